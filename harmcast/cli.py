@@ -1,0 +1,18 @@
+"""The ``harmcast`` command: one typer app over the library."""
+
+from __future__ import annotations
+
+import typer
+
+from harmcast.commands import data, governance, modelling, pipeline, serving
+
+app = typer.Typer(
+    name="harmcast",
+    help="Weekly area-level violence forecasts from linked multi-agency data, "
+    "with a governance registry. Forecasts are about areas, never people.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (data, modelling, governance, serving, pipeline):
+    _module.register(app)

@@ -1,0 +1,1 @@
+"""Thin typer commands, one module per part of the pipeline."""
