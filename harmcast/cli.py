@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harmcast.commands import data, governance, modelling, pipeline, serving
+from harmcast.commands import data, governance, modelling, pipeline, serving, synth
 
 app = typer.Typer(
     name="harmcast",
@@ -14,5 +14,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, modelling, governance, serving, pipeline):
+for _module in (synth, data, modelling, governance, serving, pipeline):
     _module.register(app)

@@ -1,0 +1,149 @@
+"""The governance policy (``governance/policy.yaml``) as one typed object.
+
+The policy's SHA-256 (of the file's bytes) goes into every audit report,
+registered version and model card, so any change of threshold is visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from training.errors import ConfigError
+
+__all__ = [
+    "Policy",
+    "Reviewer",
+    "BoardPolicy",
+    "FairnessPolicy",
+    "ShapPolicy",
+    "ChampionPolicy",
+    "load_policy",
+    "DEFAULT_POLICY_PATH",
+]
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Grouping(_Strict):
+    """An audit grouping and its reference group (a label or ``largest``)."""
+
+    reference: str = "largest"
+
+
+class FairnessPolicy(_Strict):
+    """Thresholds of the fairness audit."""
+
+    band: tuple[float, float] = (0.8, 1.25)
+    n_boot: int = Field(200, ge=0)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    hotspot_coverage: float = Field(0.10, gt=0, lt=1)
+    min_group_areas: int = Field(10, ge=1)
+    groupings: dict[str, Grouping]
+    gated: list[str]
+    reported: list[str] = []
+
+
+class ShapPolicy(_Strict):
+    """Thresholds of the SHAP audit."""
+
+    proxy_features: list[str] = []
+    max_proxy_share: float = Field(0.35, ge=0, le=1)
+    monotone_increasing: list[str] = []
+    min_rank_stability: float = Field(0.6, ge=-1, le=1)
+    additivity_tolerance: float = Field(1e-4, gt=0)
+    sample_rows: int = Field(2000, ge=10)
+
+
+class MetricTolerance(_Strict):
+    """How much worse than the champion a candidate may be on one metric."""
+
+    greater_is_better: bool
+    max_relative_worsening: float = Field(..., ge=0)
+    min_relative_change: float | None = None
+
+
+class ChampionPolicy(_Strict):
+    """Candidate-versus-production thresholds."""
+
+    thresholds: dict[str, MetricTolerance]
+
+
+class ServingPolicy(_Strict):
+    """What the service flags as a hotspot."""
+
+    hotspot_coverage: float = Field(0.10, gt=0, lt=1)
+
+
+class Reviewer(_Strict):
+    """A member of the governance board."""
+
+    id: str
+    name: str
+    role: str
+
+
+class BoardPolicy(_Strict):
+    """The board's roster and quorum."""
+
+    quorum: int = Field(2, ge=1)
+    roster: list[Reviewer]
+    demo_reviewers: list[str] = []
+
+    @model_validator(mode="after")
+    def _quorum_reachable(self) -> BoardPolicy:
+        ids = {r.id for r in self.roster}
+        if len(ids) < self.quorum:
+            raise ValueError(f"quorum {self.quorum} exceeds the roster of {len(ids)}")
+        unknown = set(self.demo_reviewers) - ids
+        if unknown:
+            raise ValueError(f"demo_reviewers not on the roster: {sorted(unknown)}")
+        return self
+
+    def reviewer(self, reviewer_id: str) -> Reviewer | None:
+        """Return the roster entry for ``reviewer_id``, or None when absent."""
+        return next((r for r in self.roster if r.id == reviewer_id), None)
+
+
+class Policy(_Strict):
+    """The whole policy plus the hash of the file it came from."""
+
+    version: Literal[1] = 1
+    owner: str
+    contact: str
+    fairness: FairnessPolicy
+    shap: ShapPolicy
+    champion: ChampionPolicy
+    serving: ServingPolicy = ServingPolicy()
+    board: BoardPolicy
+    sha256: str = ""
+    path: str = ""
+
+
+def load_policy(path: str | Path = DEFAULT_POLICY_PATH) -> Policy:
+    """Read and validate a policy file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, not YAML, or breaks the schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: policy file not found")
+    data = path.read_bytes()
+    try:
+        raw = yaml.safe_load(data) or {}
+        return Policy.model_validate(
+            {**raw, "sha256": hashlib.sha256(data).hexdigest(), "path": str(path)}
+        )
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"{path}: invalid policy: {exc}") from exc
