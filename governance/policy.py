@@ -50,6 +50,12 @@ class FairnessPolicy(_Strict):
     groupings: dict[str, Grouping]
     gated: list[str]
     reported: list[str] = []
+    # "point": the ratio itself must lie in the band; "ci": fail only when the
+    # whole bootstrap interval lies outside it (kinder to small groups).
+    gate_on: Literal["point", "ci"] = "point"
+    # Bootstrap intervals for reported metrics too (gated ones always get them).
+    ci_for_reported: bool = False
+    seed: int = 0
 
 
 class ShapPolicy(_Strict):
@@ -61,6 +67,12 @@ class ShapPolicy(_Strict):
     min_rank_stability: float = Field(0.6, ge=-1, le=1)
     additivity_tolerance: float = Field(1e-4, gt=0)
     sample_rows: int = Field(2000, ge=10)
+    # Spearman correlation between a monotone feature and its SHAP values must
+    # reach this (0: the feature's effect never turns negative on average).
+    monotone_min_correlation: float = Field(0.0, ge=-1, le=1)
+    rank_stability_statistic: Literal["min", "mean"] = "min"
+    crosscheck_rows: int = Field(200, ge=1)
+    seed: int = 0
 
 
 class MetricTolerance(_Strict):
@@ -68,13 +80,19 @@ class MetricTolerance(_Strict):
 
     greater_is_better: bool
     max_relative_worsening: float = Field(..., ge=0)
-    min_relative_change: float | None = None
+    # Absolute slack for metrics near zero, where a relative tolerance is too
+    # strict; the larger of the two allowances applies.
+    max_absolute_worsening: float | None = Field(None, ge=0)
+    min_relative_change: float | None = Field(None, ge=0, le=1)
 
 
 class ChampionPolicy(_Strict):
     """Candidate-versus-production thresholds."""
 
     thresholds: dict[str, MetricTolerance]
+    alias: str = "production"
+    # Areas flagged by pai_area_10 (the share of areas, as in the fairness audit).
+    pai_coverage: float = Field(0.10, gt=0, lt=1)
 
 
 class ServingPolicy(_Strict):

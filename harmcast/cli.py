@@ -16,3 +16,7 @@ app = typer.Typer(
 
 for _module in (synth, data, modelling, governance, serving, pipeline):
     _module.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -23,8 +23,10 @@ __all__ = [
     "FeatureParams",
     "ModelParams",
     "BacktestParams",
+    "BaselineParams",
     "TrackingParams",
     "ServingParams",
+    "DaskParams",
     "Paths",
     "load_params",
     "tracking_uri",
@@ -44,6 +46,15 @@ class SynthParams(_Strict):
     n_areas: int | None = Field(None, description="Overrides the preset's area count.")
     n_weeks: int | None = Field(None, description="Overrides the preset's week count.")
     start: str = "2022-01-03"  # a Monday
+    recording_bias: float = Field(
+        0.0,
+        ge=0.0,
+        le=2.0,
+        description="Relative rise of police recording in one audit group (0 = none).",
+    )
+    recording_bias_group: str = Field(
+        "majority global majority", description="audit_ethnic_band value over-recorded."
+    )
 
 
 class SourceParams(_Strict):
@@ -53,6 +64,11 @@ class SourceParams(_Strict):
         "Violence and sexual offences",
         "Robbery",
         "Possession of weapons",
+    )
+    ambulance_assault_categories: tuple[str, ...] = (
+        "assault",
+        "stab/gunshot",
+        "sexual assault",
     )
 
 
@@ -83,9 +99,15 @@ class ModelParams(_Strict):
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l2: float = 1.0
-    num_threads: int = 2
+    num_threads: int = Field(
+        1, description="LightGBM threads per booster; the backtest runs boosters side by side."
+    )
     seed: int = 7
     interval: tuple[float, float] = (0.1, 0.9)
+    max_train_rows: int | None = Field(
+        250_000, description="Rows sampled (seeded) to train one booster; None: all."
+    )
+    max_bin: int = Field(63, description="Histogram bins per feature (fewer is faster).")
 
 
 class BacktestParams(_Strict):
@@ -96,6 +118,28 @@ class BacktestParams(_Strict):
     coverages: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20)
     n_boot: int = 1000
     seed: int = 11
+    n_jobs: int = Field(2, ge=1, description="Boosters fitted side by side.")
+    ablation_rounds: int | None = Field(
+        None, description="Boosting rounds of the ablation models (None: as the model)."
+    )
+    ablation_horizons: tuple[int, ...] | None = Field(
+        None, description="Horizons the ablations are scored on (None: all)."
+    )
+
+
+class BaselineParams(_Strict):
+    """The analysts' baselines the model is compared with (training/baselines.py)."""
+
+    hotspot_half_life_weeks: float = Field(4.0, gt=0)
+    hotspot_neighbour_weight: float = Field(0.5, ge=0)
+    hawkes_max_iter: int = Field(300, ge=1)
+    hawkes_tol: float = Field(1e-6, gt=0)
+    hawkes_season_period: int | None = Field(None, ge=2)
+    glm_alpha: float = Field(1e-4, ge=0)
+    glm_max_iter: int = Field(300, ge=1)
+    refit_every: int = Field(4, ge=1)
+    interval: tuple[float, float] = (0.1, 0.9)
+    mu_floor: float = Field(1e-6, gt=0)
 
 
 class TrackingParams(_Strict):
@@ -114,6 +158,27 @@ class ServingParams(_Strict):
     planner_token_env: str = "HARMCAST_PLANNER_TOKENS"
     board_token_env: str = "HARMCAST_BOARD_TOKENS"
     public_cards: bool = True
+
+
+class DaskParams(_Strict):
+    """Running linking, panel, features and training on a Dask cluster (docs/scale.md)."""
+
+    enabled: bool = Field(False, description="Use the Dask path of the pipeline.")
+    scheduler_address: str | None = Field(
+        None, description="A running scheduler (tcp://host:8786); None starts a LocalCluster."
+    )
+    n_workers: int = Field(2, ge=1, description="Workers of the LocalCluster.")
+    threads_per_worker: int = Field(
+        2, ge=2, description="Threads per LocalCluster worker (lightgbm.dask needs two or more)."
+    )
+    processes: bool = Field(True, description="LocalCluster workers as processes (not threads).")
+    partition_areas: int = Field(
+        2000, ge=1, description="Areas per partition of the panel and features."
+    )
+    partition_rows: int = Field(
+        500_000, ge=1, description="Raw records per partition while linking."
+    )
+    memory_limit: str = Field("auto", description="Memory limit per LocalCluster worker.")
 
 
 class Paths(_Strict):
@@ -157,8 +222,10 @@ class Params(_Strict):
     features: FeatureParams = FeatureParams()
     model: ModelParams = ModelParams()
     backtest: BacktestParams = BacktestParams()
+    baselines: BaselineParams = BaselineParams()
     tracking: TrackingParams = TrackingParams()
     serving: ServingParams = ServingParams()
+    dask: DaskParams = DaskParams()
     paths: Paths = Paths()
 
 

@@ -1,9 +1,99 @@
-"""harmcast commands: data."""
+"""harmcast commands: data (``ingest`` and ``panel``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from harmcast.commands._common import (
+    ParamsOption,
+    RootOption,
+    console,
+    fail_clearly,
+    get_params,
+)
+
+DirOption = Annotated[Path | None, typer.Option(file_okay=False, help="Folder of this source.")]
+
+
+def ingest(
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    police: DirOption = None,
+    istv: DirOption = None,
+    ambulance: DirOption = None,
+    council: DirOption = None,
+    reference: DirOption = None,
+    areas: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Areas CSV (reference/areas.csv format).")
+    ] = None,
+) -> None:
+    """Link every source's records to areas and write data/02_linked/.
+
+    Without source options, every source folder under data/01_raw/ is read.
+    With any of them, only the folders given are read.
+    """
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from training.disclosure import suppress_small
+    from training.link import RawLayout, link_sources, write_linked
+
+    params = get_params(params_file, root)
+    raw_dir = params.paths.resolve("raw")
+    chosen = (police, istv, ambulance, council, reference)
+    layout = None
+    if any(p is not None for p in chosen) or areas is not None:
+        layout = RawLayout(*chosen, areas_file=areas)
+        if all(p is None for p in chosen):
+            layout = RawLayout.from_raw_dir(raw_dir)
+            layout = RawLayout(*(getattr(layout, f) for f in ("police", "istv", "ambulance",
+                               "council", "reference")), areas_file=areas)  # fmt: skip
+    with fail_clearly(), Progress(console=console, transient=True) as progress:
+        result = link_sources(raw_dir, params.sources, params.link, layout=layout,
+                              progress=progress)  # fmt: skip
+        written = write_linked(result, params.paths.resolve("linked"))
+    table = Table(title="Linkage report (counts 1-4 shown as <5)")
+    for column in ("source", "records in", "linked", "match rate", "quarantined"):
+        table.add_column(column, justify="left" if column in ("source", "quarantined") else "right")
+    for source, entry in result.report.items():
+        reasons = ", ".join(f"{k} {suppress_small(v)}" for k, v in entry["quarantined"].items())
+        table.add_row(source, str(suppress_small(entry["records_in"])),
+                      str(suppress_small(entry["linked"])), f"{entry['match_rate']:.1%}",
+                      reasons or "-")  # fmt: skip
+    console.print(table)
+    console.print(f"area reference: {result.reference} ({len(result.areas)} areas)")
+    console.print(f"wrote {len(written)} files to {written[0].parent}")
+
+
+def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Build the area x week panel from data/02_linked/ into data/03_panel/."""
+    import pandas as pd
+
+    from training.errors import LinkageError
+    from training.panel import build_panel, write_panel
+
+    params = get_params(params_file, root)
+    linked = params.paths.resolve("linked")
+    with fail_clearly():
+        if not (linked / "records.parquet").is_file():
+            raise LinkageError(f"{linked / 'records.parquet'} not found: run `harmcast ingest`")
+        areas = pd.read_parquet(linked / "areas.parquet")
+        adjacency = pd.read_parquet(linked / "adjacency.parquet")
+        frame = build_panel(pd.read_parquet(linked / "records.parquet"), areas)
+        written = write_panel(frame, params.paths.resolve("panel"), areas=areas,
+                              adjacency=adjacency)  # fmt: skip
+    weeks = frame["week_start"]
+    console.print(
+        f"panel: {frame['area_code'].nunique()} areas x {weeks.nunique()} weeks "
+        f"({weeks.min():%Y-%m-%d} to {weeks.max():%Y-%m-%d}); "
+        f"violence total {frame['violence'].sum():,.0f}; wrote {written[0]}"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("ingest")(ingest)
+    app.command("panel")(panel)

@@ -1,0 +1,184 @@
+"""Write a card (JSON, Markdown, self-contained HTML) and publish approved ones.
+
+``card.json`` is the record: its bytes are hashed into the model version tag
+``harmcast.card_sha256`` when the card is published, and a published card is
+never overwritten. ``card.html`` embeds its CSS and plots (base64 PNG) so the
+board can read it with nothing but a browser and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from governance.cards.builder import CardInputs, build_card, card_dir, collect_plots
+from governance.cards.schema import ModelCard
+from governance.policy import Policy
+from governance.registry import SYSTEM_ACTOR, TAG_CARD, client_for, record_action
+from governance.transparency import write_transparency
+from training.errors import HarmcastError
+
+__all__ = [
+    "CardPublished",
+    "PublishResult",
+    "ALREADY_PUBLISHED",
+    "card_json_bytes",
+    "render_markdown",
+    "render_html",
+    "write_card",
+    "publish_card",
+    "export_json_schema",
+    "JSON_SCHEMA_PATH",
+]
+
+ALREADY_PUBLISHED = "{path}: a published card is never overwritten"
+JSON_SCHEMA_PATH = Path(__file__).with_name("card.schema.json")
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+class CardPublished(HarmcastError, FileExistsError):
+    """A published card exists for this version and must not be replaced."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What ``publish_card`` wrote and whether the card is published."""
+
+    card: ModelCard
+    directory: Path
+    files: list[Path]
+    sha256: str
+    published: bool
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _env(*, html: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(_TEMPLATES),
+        autoescape=select_autoescape(["html"]) if html else False,
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = _num
+    env.filters["pct"] = _pct
+    return env
+
+
+def card_json_bytes(card: ModelCard) -> bytes:
+    """Serialise a card exactly as ``card.json`` stores it (the bytes that are hashed)."""
+    return (json.dumps(card.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def render_markdown(card: ModelCard) -> str:
+    """Render ``card.md``."""
+    return _env(html=False).get_template("card.md.j2").render(card=card)
+
+
+def render_html(card: ModelCard, images: dict[str, bytes]) -> str:
+    """Render the self-contained ``card.html`` (``images``: plot file -> PNG bytes)."""
+    encoded = {name: base64.b64encode(data).decode("ascii") for name, data in images.items()}
+    return _env(html=True).get_template("card.html.j2").render(card=card, images=encoded)
+
+
+def _is_published(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("status") == "published"
+    except json.JSONDecodeError:
+        return True  # an unreadable card in place is not ours to replace
+
+
+def write_card(card: ModelCard, out_dir: Path, *, plots: dict[str, Path]) -> list[Path]:
+    """Write ``card.json``, ``card.md``, ``card.html`` and ``plots/`` into ``out_dir``.
+
+    Raises
+    ------
+    CardPublished
+        When ``out_dir`` already holds a published card.
+    """
+    out_dir = Path(out_dir)
+    if _is_published(out_dir / "card.json"):
+        raise CardPublished(ALREADY_PUBLISHED.format(path=out_dir / "card.json"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used = [p.file for s in (card.evaluation, card.fairness, card.explanations) for p in s.plots]
+    images = {name: plots[name].read_bytes() for name in used}
+    written = []
+    for name, data in images.items():
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / name).write_bytes(data)
+        written.append(out_dir / name)
+    (out_dir / "card.md").write_text(render_markdown(card), encoding="utf-8")
+    (out_dir / "card.html").write_text(render_html(card, images), encoding="utf-8")
+    (out_dir / "card.json").write_bytes(card_json_bytes(card))
+    return [*written, out_dir / "card.md", out_dir / "card.html", out_dir / "card.json"]
+
+
+def publish_card(
+    inputs: CardInputs,
+    *,
+    model_name: str,
+    version: str | int,
+    policy: Policy,
+    tracking_uri: str,
+) -> PublishResult:
+    """Build and write the card (and transparency record) of one version.
+
+    An unapproved version gets a ``draft`` card (rewritten on each call). An
+    approved version's card is ``published``: SHA-256 of ``card.json`` goes to
+    the version tag ``harmcast.card_sha256`` and the audit log.
+
+    Raises
+    ------
+    CardPublished
+        When the version's card was already published.
+    """
+    out_dir = card_dir(inputs.cards_root, model_name, version)
+    if _is_published(out_dir / "card.json"):
+        raise CardPublished(ALREADY_PUBLISHED.format(path=out_dir / "card.json"))
+    card = build_card(
+        inputs, model_name=model_name, version=version, policy=policy, tracking_uri=tracking_uri
+    )
+    plots = {name: src for name, (src, _) in collect_plots(inputs).items()}
+    staging = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    files = write_card(card, staging, plots=plots)
+    files += write_transparency(card, policy, staging)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    staging.rename(out_dir)
+    files = [out_dir / f.relative_to(staging) for f in files]
+    sha = hashlib.sha256((out_dir / "card.json").read_bytes()).hexdigest()
+    published = card.status == "published"
+    if published:
+        client = client_for(tracking_uri)
+        client.set_model_version_tag(model_name, str(version), TAG_CARD, sha)
+        record_action(
+            client, inputs.audit_log, actor=SYSTEM_ACTOR, action="publish", model=model_name,
+            version=str(version), details={"card_sha256": sha, "path": str(out_dir)},
+        )  # fmt: skip
+    return PublishResult(card=card, directory=out_dir, files=files, sha256=sha, published=published)
+
+
+def export_json_schema(path: Path = JSON_SCHEMA_PATH) -> Path:
+    """Write the JSON Schema of ``ModelCard`` (``card.schema.json``)."""
+    schema = ModelCard.model_json_schema()
+    Path(path).write_text(json.dumps(schema, indent=2) + "\n")
+    return Path(path)

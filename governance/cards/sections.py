@@ -1,0 +1,168 @@
+"""Pure builders of model-card sections from the measured report contents.
+
+Each function takes the parsed JSON of one report (``results.json``,
+``gate_report.json``, ``linkage_report.json``...) and returns a section.
+Unknown extra fields in the reports are ignored, so the reports may grow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from governance.cards.schema import (
+    CheckRow,
+    DataSection,
+    Evaluation,
+    FeatureAttribution,
+    MarginRow,
+    MetricChange,
+    MetricRow,
+    Plot,
+    SourceLinkage,
+)
+from training.disclosure import suppress_small
+
+__all__ = [
+    "number",
+    "data_section",
+    "evaluation_section",
+    "check_rows",
+    "top_features",
+    "metric_changes",
+    "SUPPRESSION_RULE",
+]
+
+SUPPRESSION_RULE = "Counts from 1 to 4 are shown as '<5' so no small group can be singled out."
+_TABLE_KEYS = {"method", "horizon", "n"}
+
+
+def number(value: Any) -> float | None:
+    """Return ``value`` as a finite float, or None (missing, NaN, not a number)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def data_section(linkage: dict[str, Any]) -> DataSection:
+    """Summarise the linkage report per source, suppressing counts under five."""
+    sources = []
+    for source, rep in sorted(linkage.items()):
+        if not isinstance(rep, dict):
+            continue
+        quarantined = rep.get("quarantined") or {}
+        if not isinstance(quarantined, dict):
+            quarantined = {"total": quarantined}
+        sources.append(
+            SourceLinkage(
+                source=source,
+                records_in=suppress_small(rep.get("records_in", 0)),
+                linked=suppress_small(rep.get("linked", 0)),
+                quarantined={k: suppress_small(v) for k, v in sorted(quarantined.items())},
+                match_rate=number(rep.get("match_rate")),
+                linked_by={k: suppress_small(v) for k, v in sorted(rep.get("linked_by", {}).items())},
+            )
+        )
+    return DataSection(sources=sources, suppression_rule=SUPPRESSION_RULE)
+
+
+def _metric_rows(table: list[dict[str, Any]]) -> list[MetricRow]:
+    rows = []
+    for record in table:
+        for key, value in record.items():
+            if key in _TABLE_KEYS or isinstance(value, str | bool):
+                continue
+            rows.append(
+                MetricRow(
+                    method=str(record.get("method", "")),
+                    horizon=str(record.get("horizon", "all")),
+                    metric=key,
+                    value=number(value),
+                )
+            )
+    return rows
+
+
+def _margin_rows(margins: list[dict[str, Any]]) -> list[MarginRow]:
+    return [
+        MarginRow(
+            metric=str(m.get("metric", "")),
+            horizon=str(m.get("horizon", "all")),
+            comparator=str(m.get("comparator", "")),
+            difference=number(m.get("difference")),
+            ci_low=number(m.get("ci_low")),
+            ci_high=number(m.get("ci_high")),
+            model_better=m.get("model_better") if isinstance(m.get("model_better"), bool) else None,
+        )
+        for m in margins
+    ]
+
+
+def evaluation_section(results: dict[str, Any], plots: list[Plot]) -> Evaluation:
+    """Build the evaluation section from the backtest's ``results.json``."""
+    summary = results.get("summary", {})
+    headline = {k: number(v) for k, v in sorted(summary.get("headline", {}).items())}
+    return Evaluation(
+        baselines=[str(b) for b in summary.get("baselines", [])],
+        headline=headline,
+        metrics=_metric_rows(results.get("table", [])),
+        margins=_margin_rows(results.get("margins", [])),
+        oracle_capture={k: v for k, v in headline.items() if ".oracle_capture." in k},
+        plots=plots,
+    )
+
+
+def check_rows(checks: list[dict[str, Any]], *, category: str | None = None) -> list[CheckRow]:
+    """Return the gate checks (optionally of one category) as card rows."""
+    rows = []
+    for c in checks:
+        if category is not None and c.get("category") != category:
+            continue
+        value = c.get("value")
+        rows.append(
+            CheckRow(
+                name=str(c.get("name", "")),
+                category=str(c.get("category", "")),
+                passed=bool(c.get("passed")),
+                gated=bool(c.get("gated", True)),
+                value=value if isinstance(value, str) else number(value),
+                lower=number(c.get("lower")),
+                upper=number(c.get("upper")),
+                ci_low=number(c.get("ci_low")),
+                ci_high=number(c.get("ci_high")),
+                detail=str(c.get("detail") or ""),
+            )
+        )
+    return rows
+
+
+def top_features(shap: dict[str, Any], *, limit: int = 15) -> list[FeatureAttribution]:
+    """Read mean |SHAP| per feature from the gate's SHAP summary, largest first."""
+    found: list[FeatureAttribution] = []
+    for key in ("top_features", "importance", "mean_abs_shap", "global_importance"):
+        entries = shap.get(key)
+        if isinstance(entries, dict):
+            entries = [{"feature": k, "mean_abs_shap": v} for k, v in entries.items()]
+        if not isinstance(entries, list):
+            continue
+        for e in entries:
+            if not isinstance(e, dict) or "feature" not in e:
+                continue
+            value = number(e.get("mean_abs_shap", e.get("importance", e.get("value"))))
+            if value is not None:
+                found.append(FeatureAttribution(feature=str(e["feature"]), mean_abs_shap=value))
+        if found:
+            break
+    return sorted(found, key=lambda f: -f.mean_abs_shap)[:limit]
+
+
+def metric_changes(current: dict[str, str], previous: dict[str, str]) -> list[MetricChange]:
+    """Compare ``harmcast.metric.*`` tag values of two versions."""
+    rows = []
+    for key in sorted(set(current) | set(previous)):
+        now, before = number(current.get(key)), number(previous.get(key))
+        change = None if now is None or before is None else now - before
+        rows.append(MetricChange(metric=key, previous=before, current=now, change=change))
+    return rows

@@ -1,0 +1,258 @@
+"""Area-level fairness audit of backtest forecasts (fairlearn ``MetricFrame``).
+
+The harm at stake is over-forecasting, and so over-policing, some communities,
+or under-serving others. Areas are grouped by audit-only attributes (IMD
+quintile, ethnic band, district); each backtest row (an area-week) belongs to
+its area's group. Every metric below is a ratio of sums over rows, so it is
+computed from per-group sums:
+
+- ``calibration_ratio``: sum mu / sum y.
+- ``calibration_ratio_ae``: the same against A&E assaults alone. The model
+  forecasts police violence plus A&E assaults, so mu is scaled by the city-wide
+  share ``sum y_ae / sum y`` (``ae_scale``): what the forecast implies for A&E if
+  that share were the same everywhere. A group whose two calibration ratios
+  differ (``recording_gap``) is recorded differently by the police, which the
+  model then learns.
+- ``selection_vs_harm``: the group's share of hotspot flags over its share of
+  observed harm (1: flagged in proportion to harm).
+- ``fpr_top_k`` / ``fdr_top_k``: among area-weeks with no incident, the share
+  flagged; among flagged area-weeks, the share with no incident (as Aequitas
+  computes them for a ``rank_pct`` threshold).
+- ``false_alarm_share``: the group's share of all false alarms over its share
+  of area-weeks; ``miss_share``: its share of all harm outside the flags over
+  its share of harm (1: proportional).
+- ``poisson_deviance``: the mean Poisson deviance.
+
+A hotspot flag marks the top ``hotspot_coverage`` of areas by mu within each
+forecast (target week and horizon). Each group is compared with a reference
+group by the ratio of their metrics; bootstrap intervals of that ratio come
+from ``MetricFrame(n_boot=..., ci_quantiles=...)``, which resamples area-weeks
+(so they ignore the correlation of weeks within an area and are optimistic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from governance._fairness_frames import (
+    METRIC_FUNCTIONS,
+    RATIO_CAP,
+    area_sums,
+    group_table,
+    ratio_table,
+)
+from governance.checks import Check, finite_or_none, in_bounds
+from governance.policy import FairnessPolicy
+from training.errors import ConfigError, SchemaError
+
+__all__ = [
+    "METRICS",
+    "FairnessAudit",
+    "fairness_audit",
+    "flag_hotspots",
+    "area_groups",
+    "MISSING_COLUMN",
+    "UNKNOWN_GROUPING",
+    "UNKNOWN_METRIC",
+    "UNKNOWN_REFERENCE",
+    "NO_OBSERVED_ROWS",
+]
+
+MISSING_COLUMN = "missing column; expected {expected}"
+UNKNOWN_GROUPING = "grouping {name!r} is neither a column of the areas table nor audit_{name}"
+UNKNOWN_METRIC = "unknown fairness metric {name!r}; expected one of {expected}"
+UNKNOWN_REFERENCE = "reference group {reference!r} of {grouping!r} is not among {groups}"
+NO_OBSERVED_ROWS = "no backtest rows with an observed y"
+
+PREDICTION_COLUMNS = ("area_code", "target_week", "horizon", "mu", "y", "y_ae")
+
+METRICS = tuple(METRIC_FUNCTIONS)
+
+
+@dataclass(frozen=True)
+class FairnessAudit:
+    """What the fairness audit found.
+
+    Attributes
+    ----------
+    groups : one row per (grouping, group): ``n_areas``, ``n_rows``, each metric
+        and ``recording_gap`` (calibration_ratio - calibration_ratio_ae).
+    ratios : one row per (grouping, metric, group): ``reference``, ``ratio``,
+        ``ci_low``, ``ci_high``, ``gated``, ``passed``.
+    checks : one :class:`Check` per ratio row.
+    ae_scale : the city-wide share of A&E assaults in the target.
+    references : the reference group of each grouping.
+    """
+
+    groups: pd.DataFrame
+    ratios: pd.DataFrame
+    checks: list[Check]
+    ae_scale: float
+    references: dict[str, str] = field(default_factory=dict)
+
+
+def flag_hotspots(predictions: pd.DataFrame, *, coverage: float) -> pd.DataFrame:
+    """Return a copy with a boolean ``flag``: the top ``coverage`` of areas by mu per forecast.
+
+    Each forecast (``target_week``, ``horizon``) flags ``ceil(coverage * n_areas)``
+    areas; ties are broken by area code so the result is reproducible.
+    """
+    keyed = predictions.reset_index(drop=True)
+    ordered = keyed.sort_values(
+        ["target_week", "horizon", "mu", "area_code"], ascending=[True, True, False, True]
+    )
+    keys = [ordered["target_week"], ordered["horizon"]]
+    rank = ordered.groupby(keys, sort=False).cumcount() + 1
+    size = ordered.groupby(keys, sort=False)["mu"].transform("size")
+    flag = (rank <= np.ceil(coverage * size)).sort_index().to_numpy(bool)
+    return predictions.assign(flag=flag)
+
+
+def area_groups(areas: pd.DataFrame, groupings: Iterable[str]) -> pd.DataFrame:
+    """Return ``area_code`` plus one string column per grouping.
+
+    ``imd_quintile`` is derived from ``imd_decile`` (deciles 1-2 -> ``Q1``, the
+    most deprived); any other grouping is the areas column of that name, or
+    ``audit_<name>`` (so ``ethnic_band`` reads ``audit_ethnic_band``).
+    """
+    out = pd.DataFrame({"area_code": areas["area_code"].astype(str).to_numpy()})
+    for name in groupings:
+        if name == "imd_quintile" and "imd_decile" in areas:
+            quintile = np.ceil(areas["imd_decile"].to_numpy(float) / 2).astype(int)
+            out[name] = [f"Q{q}" for q in quintile]
+        elif name in areas:
+            out[name] = areas[name].astype(str).to_numpy()
+        elif f"audit_{name}" in areas:
+            out[name] = areas[f"audit_{name}"].astype(str).to_numpy()
+        else:
+            raise SchemaError("areas", UNKNOWN_GROUPING.format(name=name), field=name)
+    return out
+
+
+def fairness_audit(
+    predictions: pd.DataFrame, areas: pd.DataFrame, policy: FairnessPolicy
+) -> FairnessAudit:
+    """Compare every audit group with its reference group on each fairness metric.
+
+    Parameters
+    ----------
+    predictions : backtest rows of one method (``area_code``, ``target_week``,
+        ``horizon``, ``mu``, ``y``, ``y_ae``); rows without ``y`` are ignored.
+    areas : the areas table with the grouping columns.
+    policy : thresholds, groupings, gated metrics and bootstrap settings.
+
+    Raises
+    ------
+    SchemaError
+        When a column or grouping is missing, or no row has an observed ``y``.
+    ConfigError
+        When the policy names an unknown metric or reference group.
+    """
+    for name in PREDICTION_COLUMNS:
+        if name not in predictions:
+            raise SchemaError(
+                "predictions", MISSING_COLUMN.format(expected=PREDICTION_COLUMNS), field=name
+            )
+    for name in [*policy.gated, *policy.reported]:
+        if name not in METRIC_FUNCTIONS:
+            raise ConfigError(UNKNOWN_METRIC.format(name=name, expected=METRICS))
+    rows = flag_hotspots(predictions, coverage=policy.hotspot_coverage)
+    rows = rows[rows["y"].notna()]
+    if rows.empty:
+        raise SchemaError("predictions", NO_OBSERVED_ROWS, field="y")
+    sums, ae_scale = area_sums(rows)
+    groups = area_groups(areas, policy.groupings).set_index("area_code")
+    metrics = [*policy.gated, *[m for m in policy.reported if m not in policy.gated]]
+    boot_metrics = metrics if policy.ci_for_reported else list(policy.gated)
+    tables, ratio_tables, checks, references = [], [], [], {}
+    for grouping, spec in policy.groupings.items():
+        labels = groups[grouping].reindex(sums["area_code"]).fillna("unknown").to_numpy(str)
+        table = group_table(sums, labels, grouping)
+        reference = _reference(table, spec.reference, grouping)
+        ratios = ratio_table(
+            sums,
+            labels,
+            table["group"].tolist(),
+            reference,
+            metrics=metrics,
+            boot_metrics=boot_metrics,
+            n_boot=policy.n_boot,
+            ci_level=policy.ci_level,
+            seed=policy.seed,
+        )
+        ratios = _judge(ratios, table, grouping, policy)
+        tables.append(table)
+        ratio_tables.append(ratios)
+        checks.extend(_checks(ratios, policy))
+        references[grouping] = reference
+    return FairnessAudit(
+        groups=pd.concat(tables, ignore_index=True),
+        ratios=pd.concat(ratio_tables, ignore_index=True),
+        checks=checks,
+        ae_scale=ae_scale,
+        references=references,
+    )
+
+
+def _judge(
+    ratios: pd.DataFrame, table: pd.DataFrame, grouping: str, policy: FairnessPolicy
+) -> pd.DataFrame:
+    n_areas = dict(zip(table["group"], table["n_areas"], strict=True))
+    out = ratios.assign(
+        grouping=grouping,
+        n_areas=ratios["group"].map(n_areas),
+        n_areas_reference=ratios["reference"].map(n_areas),
+    )
+    out["small_group"] = out[["n_areas", "n_areas_reference"]].min(axis=1) < policy.min_group_areas
+    out["gated"] = out["metric"].isin(policy.gated) & ~out["small_group"]
+    out["passed"] = [_passes(r, policy) for r in out.itertuples()]
+    return out
+
+
+def _reference(table: pd.DataFrame, reference: str, grouping: str) -> str:
+    groups = table["group"].tolist()
+    if reference == "largest":
+        ordered = table.sort_values(["n_areas", "n_rows", "group"], ascending=[False, False, True])
+        return str(ordered["group"].iloc[0])
+    if reference not in groups:
+        raise ConfigError(
+            UNKNOWN_REFERENCE.format(reference=reference, grouping=grouping, groups=groups)
+        )
+    return reference
+
+
+def _passes(row, policy: FairnessPolicy) -> bool:
+    lower, upper = policy.band
+    if policy.gate_on == "ci" and np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
+        return not (row.ci_high < lower or row.ci_low > upper)
+    return in_bounds(row.ratio, lower, upper)
+
+
+def _checks(ratios: pd.DataFrame, policy: FairnessPolicy) -> list[Check]:
+    lower, upper = policy.band
+    checks = []
+    for r in ratios.itertuples():
+        detail = f"{r.group} vs {r.reference} ({r.n_areas} vs {r.n_areas_reference} areas)"
+        if r.ratio >= RATIO_CAP:
+            detail += "; the reference group's value is 0"
+        if r.small_group:
+            detail += f"; reported only: fewer than {policy.min_group_areas} areas"
+        checks.append(
+            Check(
+                name=f"fairness.{r.metric}.{r.grouping}.{r.group}",
+                category="fairness",
+                passed=bool(r.passed),
+                gated=bool(r.gated),
+                value=finite_or_none(r.ratio),
+                lower=lower,
+                upper=upper,
+                ci_low=finite_or_none(r.ci_low),
+                ci_high=finite_or_none(r.ci_high),
+                detail=detail,
+            )
+        )
+    return checks

@@ -1,0 +1,249 @@
+"""Register a candidate in the MLflow registry, only when its gate report passed.
+
+A registered version carries its provenance as ``harmcast.*`` tags and starts
+``pending`` board approval; approval moves the ``production`` alias
+(``governance.review``). Registry stages are deprecated, so only aliases and
+tags are used. Every action is appended to the audit log and the hash of the
+model's latest entry is kept on the registered model (``harmcast.audit_head``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from pydantic import BaseModel, ConfigDict
+
+from governance.auditlog import append_entry
+from governance.policy import Policy
+from training.errors import GateFailed
+
+__all__ = [
+    "TAG_GATE",
+    "TAG_POLICY",
+    "TAG_DATA",
+    "TAG_CODE",
+    "TAG_STATUS",
+    "TAG_REVIEWERS",
+    "TAG_APPROVALS",
+    "TAG_DECIDED_AT",
+    "TAG_CARD",
+    "TAG_METRIC_PREFIX",
+    "TAG_AUDIT_HEAD",
+    "ALIAS_PRODUCTION",
+    "ALIAS_PREVIOUS",
+    "GateView",
+    "client_for",
+    "record_action",
+    "failed_checks",
+    "register_candidate",
+]
+
+TAG_GATE = "harmcast.gate"
+TAG_POLICY = "harmcast.policy_sha256"
+TAG_DATA = "harmcast.data_sha256"
+TAG_CODE = "harmcast.code_version"
+TAG_STATUS = "harmcast.approval_status"
+TAG_REVIEWERS = "harmcast.reviewers"
+TAG_APPROVALS = "harmcast.approvals"
+TAG_DECIDED_AT = "harmcast.decided_at"
+TAG_CARD = "harmcast.card_sha256"
+TAG_METRIC_PREFIX = "harmcast.metric."
+TAG_AUDIT_HEAD = "harmcast.audit_head"
+ALIAS_PRODUCTION = "production"
+ALIAS_PREVIOUS = "previous"
+SYSTEM_ACTOR = "harmcast"
+
+RUN_MISMATCH = "gate report is for run {report!r}, not the candidate run {run!r}"
+POLICY_MISMATCH = (
+    "gate report used policy sha256 {report}, but the current policy is {policy} "
+    "(re-run the audit)"
+)
+REPORT_FAILED = "gate report says failed but lists no failed gated check"
+
+
+class CheckView(BaseModel):
+    """The fields of one gate check the registry reads (extra fields ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    category: str = ""
+    passed: bool
+    gated: bool = True
+    value: Any = None
+    lower: Any = None
+    upper: Any = None
+    detail: str = ""
+
+
+class GateView(BaseModel):
+    """The fields of a gate report the registry reads (extra fields ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    model_uri: str = ""
+    policy_sha256: str
+    passed: bool
+    checks: list[CheckView] = []
+
+    @classmethod
+    def of(cls, report: Any) -> GateView:
+        """Read a ``GateReport``, a dict, or a path to ``gate_report.json``."""
+        if isinstance(report, GateView):
+            return report
+        if isinstance(report, str | Path):
+            return cls.model_validate_json(Path(report).read_text())
+        if hasattr(report, "model_dump"):
+            report = report.model_dump(mode="json")
+        return cls.model_validate(report)
+
+
+def client_for(tracking_uri: str) -> MlflowClient:
+    """Return a client whose tracking and registry are both ``tracking_uri``."""
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def record_action(
+    client: MlflowClient,
+    log_path: str | Path,
+    *,
+    actor: str,
+    action: str,
+    model: str,
+    version: str | int | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """Append an audit entry and, when the model is registered, move its audit head."""
+    entry = append_entry(
+        log_path, actor=actor, action=action, model=model, version=version, details=details
+    )
+    try:
+        client.set_registered_model_tag(model, TAG_AUDIT_HEAD, entry["hash"])
+    except MlflowException:
+        pass  # a gate failure before the first registration has no registered model yet
+    return entry
+
+
+def _describe(check: CheckView) -> str:
+    bounds = f" outside [{check.lower}, {check.upper}]" if check.value is not None else ""
+    value = f"value={check.value}{bounds}" if check.value is not None else "failed"
+    detail = f": {check.detail}" if check.detail else ""
+    return f"{check.name} ({check.category}) {value}{detail}"
+
+
+def failed_checks(report: Any, *, run_id: str, policy: Policy) -> list[str]:
+    """List why a gate report does not allow registration (empty when it does)."""
+    gate = GateView.of(report)
+    failed = [_describe(c) for c in gate.checks if c.gated and not c.passed]
+    if gate.run_id != run_id:
+        failed.append(RUN_MISMATCH.format(report=gate.run_id, run=run_id))
+    if gate.policy_sha256 != policy.sha256:
+        failed.append(POLICY_MISMATCH.format(report=gate.policy_sha256, policy=policy.sha256))
+    if not gate.passed and not failed:
+        failed.append(REPORT_FAILED)
+    return failed
+
+
+def _log_reports(
+    client: MlflowClient, run_id: str, gate: GateView, report: Any, files: Iterable[Path]
+) -> None:
+    payload = report.model_dump(mode="json") if hasattr(report, "model_dump") else None
+    if isinstance(report, str | Path):
+        payload = json.loads(Path(report).read_text())
+    client.log_dict(run_id, payload or gate.model_dump(mode="json"), "audit/gate_report.json")
+    for path in files:
+        if Path(path).is_file() and Path(path).name != "gate_report.json":
+            client.log_artifact(run_id, str(path), "audit")
+
+
+def _model_id(model_uri: str) -> str | None:
+    # A logged model in MLflow 3 is addressed as models:/m-<id>.
+    rest = model_uri.removeprefix("models:/")
+    return rest if rest != model_uri and rest.startswith("m-") and "/" not in rest else None
+
+
+def register_candidate(
+    *,
+    run_id: str,
+    model_uri: str,
+    gate_report: Any,
+    model_name: str,
+    policy: Policy,
+    data_sha256: str,
+    code_version: str,
+    backtest_metrics: dict[str, float],
+    tracking_uri: str,
+    audit_log: str | Path,
+    report_files: Iterable[Path] = (),
+) -> ModelVersion:
+    """Register ``model_uri`` as a new version of ``model_name`` if its gate passed.
+
+    Parameters
+    ----------
+    run_id, model_uri : the training run and its logged model (``models:/m-...``).
+    gate_report : the ``GateReport`` (or its dict, or the path of its JSON).
+    model_name : the registered model, e.g. ``harmcast-violence``.
+    policy : the loaded policy; its hash must equal the report's.
+    data_sha256, code_version : provenance written to the version's tags.
+    backtest_metrics : headline metrics, tagged ``harmcast.metric.<name>``.
+    tracking_uri : the sqlite tracking and registry URI.
+    audit_log : the audit log to append to.
+    report_files : audit report files (HTML, plots) logged under ``audit/``.
+
+    Returns
+    -------
+    ModelVersion
+        The new version, tagged ``harmcast.gate=passed`` and
+        ``harmcast.approval_status=pending``.
+
+    Raises
+    ------
+    GateFailed
+        When the report failed or does not belong to this run and policy; the
+        run is then tagged ``harmcast.gate=failed`` and nothing is registered.
+    """
+    client = client_for(tracking_uri)
+    gate = GateView.of(gate_report)
+    files = [Path(p) for p in report_files]
+    failed = failed_checks(gate, run_id=run_id, policy=policy)
+    _log_reports(client, run_id, gate, gate_report, files)
+    if failed:
+        client.set_tag(run_id, TAG_GATE, "failed")
+        record_action(
+            client, audit_log, actor=SYSTEM_ACTOR, action="gate_failed", model=model_name,
+            version=None, details={"run_id": run_id, "failed": failed},
+        )  # fmt: skip
+        raise GateFailed(failed)
+    client.set_tag(run_id, TAG_GATE, "passed")
+    tags = {
+        TAG_GATE: "passed",
+        TAG_POLICY: policy.sha256,
+        TAG_DATA: data_sha256,
+        TAG_CODE: code_version,
+        TAG_STATUS: "pending",
+        TAG_REVIEWERS: "",
+        TAG_APPROVALS: "[]",
+        **{f"{TAG_METRIC_PREFIX}{k}": repr(float(v)) for k, v in backtest_metrics.items()},
+    }
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    version = client.create_model_version(
+        model_name, source=model_uri, run_id=run_id, tags=tags, model_id=_model_id(model_uri)
+    )
+    record_action(
+        client, audit_log, actor=SYSTEM_ACTOR, action="register", model=model_name,
+        version=version.version,
+        details={"run_id": run_id, "model_uri": model_uri, "policy_sha256": policy.sha256,
+                 "data_sha256": data_sha256, "code_version": code_version},
+    )  # fmt: skip
+    return client.get_model_version(model_name, version.version)

@@ -1,0 +1,91 @@
+"""The harmcast BentoML service: only the approved model's forecasts, with its card.
+
+At start it refuses (``NotApproved``, the server exits) unless the stored
+approval record is approved and gate-passed, the stored card hashes to the
+recorded ``harmcast.card_sha256`` and, when ``HARMCAST_TRACKING_URI`` points
+at a reachable registry, the version still holds ``production`` there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from serving.auth import BearerAuth
+from serving.query import ForecastIndex
+from serving.schemas import ForecastRequest, RequestError
+from serving.store import TRACKING_URI_ENV, bento_model_tag, startup_bundle
+from training.config import load_params
+
+__all__ = ["HarmcastForecast"]
+
+# a child of "bentoml" so that bentoml serve prints it with its own records
+logger = logging.getLogger("bentoml.harmcast")
+pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.asgi_app(pages, path="/")
+@bentoml.service(name="harmcast-forecast", traffic={"timeout": 30})
+class HarmcastForecast:
+    """Weekly violence forecasts per area, from the approved model's snapshot."""
+
+    model = bentoml.models.BentoModel(bento_model_tag())
+
+    def __init__(self) -> None:
+        self.bundle, checked = startup_bundle(Path(self.model.path))
+        self.index = ForecastIndex(self.bundle.snapshot)
+        approval = self.bundle.approval
+        logger.info(
+            "serving %s version %s (card sha256 %s, origin week %s); registry check: %s",
+            approval["name"],
+            approval["version"],
+            self.bundle.card_sha256,
+            self.index.meta.origin_week,
+            "passed" if checked else f"skipped ({TRACKING_URI_ENV} unset or unreachable)",
+        )
+
+    def _answer(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return getattr(self.index, method)(ForecastRequest.model_validate(request))
+        except RequestError as exc:
+            raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
+
+    @bentoml.api(input_spec=ForecastRequest)
+    def forecast(self, **request: Any) -> dict[str, Any]:
+        """Expected counts, intervals, P(>=1), ranks and hotspot flags per area."""
+        return self._answer("answer", request)
+
+    @bentoml.api(input_spec=ForecastRequest)
+    def forecast_geojson(self, **request: Any) -> dict[str, Any]:
+        """The forecasts as a GeoJSON FeatureCollection of area centroids."""
+        return self._answer("answer_geojson", request)
+
+    @pages.get("/model_card")
+    def model_card(self) -> dict[str, Any]:
+        """The published model card (card.json) of the served version."""
+        return self.bundle.card
+
+    @pages.get("/model_card.html", response_class=HTMLResponse)
+    def model_card_html(self) -> str:
+        """The published model card as HTML."""
+        return self.bundle.card_html
+
+    @pages.get("/areas")
+    def areas(self) -> list[dict[str, Any]]:
+        """Area codes, names and districts the service forecasts."""
+        return self.index.areas
+
+
+# `bentoml serve` restarts a worker whose __init__ raises, forever; verifying here
+# too makes `bentoml serve` and `bentoml build` fail (exit 1) before binding a port.
+startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
+
+HarmcastForecast.add_asgi_middleware(
+    BearerAuth, params=load_params(os.environ.get("HARMCAST_PARAMS") or None).serving
+)

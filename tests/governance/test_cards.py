@@ -1,0 +1,146 @@
+import hashlib
+import json
+import re
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
+from pydantic import ValidationError
+
+from governance.auditlog import read_log
+from governance.cards.builder import CardInputs
+from governance.cards.render import (
+    ALREADY_PUBLISHED,
+    JSON_SCHEMA_PATH,
+    CardPublished,
+    publish_card,
+)
+from governance.cards.schema import ModelCard
+from governance.registry import register_candidate
+from governance.review import approve
+from training.config import load_params
+
+
+def _register(root, uri, pol, seed, metrics):
+    run_id, model_uri = log_candidate(uri, seed=seed)
+    paths = write_reports(root, run_id, model_uri, pol.sha256)
+    register_candidate(
+        run_id=run_id, model_uri=model_uri, gate_report=paths["gate"], model_name=MODEL_NAME,
+        policy=pol, data_sha256="d" * 64, code_version="abc", backtest_metrics=metrics,
+        tracking_uri=uri, audit_log=root / "governance_log" / "audit.jsonl",
+    )
+    return paths
+
+
+@pytest.fixture()
+def project(tmp_path):
+    uri, pol = tracking_uri(tmp_path), policy()
+    paths = _register(tmp_path, uri, pol, 0, {"h1.model.poisson_deviance": 0.92})
+    weeks = pd.date_range("2023-01-02", periods=6, freq="7D")
+    features = pd.DataFrame({"target_week": weeks, "y": [1.0, 2.0, 0.0, 3.0, None, None]})
+    features.to_parquet(tmp_path / "data" / "04_features" / "features.parquet")
+    inputs = CardInputs.from_params(load_params(root=tmp_path))
+    return {"uri": uri, "policy": pol, "paths": paths, "inputs": inputs, "root": tmp_path}
+
+
+def _publish(p, version=1):
+    return publish_card(p["inputs"], model_name=MODEL_NAME, version=version,
+                        policy=p["policy"], tracking_uri=p["uri"])
+
+
+def _approve_both(p, version):
+    for who in ("r.adeyemi", "m.siddiqui"):
+        approve(model_name=MODEL_NAME, version=version, reviewer=who, rationale="read it",
+                policy=p["policy"], tracking_uri=p["uri"], audit_log=p["inputs"].audit_log)
+
+
+def test_draft_card_matches_the_measured_reports(project):
+    res = _publish(project)
+    card = json.loads((res.directory / "card.json").read_text())
+    assert res.directory == project["root"] / "model_cards" / MODEL_NAME / "v1"
+    assert card["status"] == "draft" and not res.published
+    results = json.loads(project["paths"]["results"].read_text())
+    assert card["evaluation"]["headline"] == results["summary"]["headline"]
+    for got, want in zip(card["evaluation"]["margins"], results["margins"], strict=True):
+        assert (got["difference"], got["ci_low"], got["ci_high"]) == (
+            want["difference"], want["ci_low"], want["ci_high"])
+    model_h1 = next(r for r in results["table"] if r["method"] == "model" and r["horizon"] == 1)
+    row = next(m for m in card["evaluation"]["metrics"]
+               if (m["method"], m["horizon"], m["metric"]) == ("model", "1", "poisson_deviance"))
+    assert row["value"] == model_h1["poisson_deviance"]
+    gate = json.loads(project["paths"]["gate"].read_text())
+    fair = {c["name"]: c for c in gate["checks"] if c["category"] == "fairness"}
+    for c in card["fairness"]["checks"]:
+        assert (c["value"], c["ci_low"], c["ci_high"], c["passed"]) == (
+            fair[c["name"]]["value"], fair[c["name"]]["ci_low"], fair[c["name"]]["ci_high"],
+            fair[c["name"]]["passed"])
+    assert [f["feature"] for f in card["explanations"]["top_features"]] == [
+        f["feature"] for f in gate["shap"]["top_features"]]
+    linkage = json.loads(project["paths"]["linkage"].read_text())
+    police = next(s for s in card["data"]["sources"] if s["source"] == "police")
+    assert police["records_in"] == linkage["police"]["records_in"]
+    assert police["quarantined"] == {"bad_date": "<5", "no_location": 127}
+    istv = next(s for s in card["data"]["sources"] if s["source"] == "istv")
+    assert istv["linked_by"]["nearest"] == "<5" and istv["match_rate"] == 0.9729
+    assert (card["training"]["window_start"], card["training"]["window_end"]) == (
+        "2023-01-02", "2023-01-23")
+    assert card["training"]["n_training_rows"] == 4
+    assert card["hashes"]["policy_sha256"] == project["policy"].sha256
+    assert card["hashes"]["gate_report_sha256"] == hashlib.sha256(
+        project["paths"]["gate"].read_bytes()).hexdigest()
+    assert card["features"]["sensitive_excluded"] is True
+    assert any("stop and search" in u for u in card["intended_use"]["out_of_scope"])
+    assert "harmcast.card_sha256" not in MlflowClient(project["uri"]).get_model_version(
+        MODEL_NAME, "1").tags
+
+
+def test_html_is_self_contained(project):
+    html = (_publish(project).directory / "card.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert html.count('src="data:image/png;base64,') == 3
+    assert "<style>" in html
+
+
+def test_published_card_hash_equals_tag_and_is_never_overwritten(project):
+    _approve_both(project, 1)
+    res = _publish(project)
+    assert res.published and res.card.status == "published"
+    card_bytes = (res.directory / "card.json").read_bytes()
+    tag = MlflowClient(project["uri"]).get_model_version(MODEL_NAME, "1").tags[
+        "harmcast.card_sha256"]
+    assert tag == hashlib.sha256(card_bytes).hexdigest() == res.sha256
+    card = json.loads(card_bytes)
+    assert card["approval"]["status"] == "approved"
+    assert [d["reviewer"] for d in card["approval"]["decisions"]] == ["r.adeyemi", "m.siddiqui"]
+    assert card["approval"]["audit_log_verified"] is True
+    assert "production" in card["approval"]["aliases"]
+    assert read_log(project["inputs"].audit_log)[-1]["action"] == "publish"
+    with pytest.raises(CardPublished) as info:
+        _publish(project)
+    assert str(info.value) == ALREADY_PUBLISHED.format(path=res.directory / "card.json")
+    assert (res.directory / "card.json").read_bytes() == card_bytes
+
+
+def test_changes_against_production(project):
+    _approve_both(project, 1)
+    _register(project["root"], project["uri"], project["policy"], 1,
+              {"h1.model.poisson_deviance": 0.88})
+    card = _publish(project, version=2).card
+    assert card.changes.compared_with == "1"
+    change = next(m for m in card.changes.metrics if m.metric == "h1.model.poisson_deviance")
+    assert (change.previous, change.current) == (0.92, 0.88)
+    assert change.change == pytest.approx(-0.04)
+    assert card.changes.policy_changed is False
+    assert card.changes.features_added == [] and card.changes.features_removed == []
+
+
+def test_every_section_is_required_and_schema_export_is_current(project):
+    card = json.loads((_publish(project).directory / "card.json").read_text())
+    for section in ("fairness", "approval", "changes", "hashes"):
+        broken = {k: v for k, v in card.items() if k != section}
+        with pytest.raises(ValidationError, match=section):
+            ModelCard.model_validate(broken)
+    assert ModelCard.model_validate(card).model_details.version == "1"
+    assert json.loads(JSON_SCHEMA_PATH.read_text()) == ModelCard.model_json_schema()

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from mlflow import MlflowClient
+from mlflow_helpers import MODEL_NAME, gate_report, log_candidate, policy, tracking_uri
+
+from governance.auditlog import read_log, verify_log
+from governance.registry import (
+    POLICY_MISMATCH,
+    RUN_MISMATCH,
+    TAG_AUDIT_HEAD,
+    register_candidate,
+)
+from training.errors import GateFailed
+
+
+def _register(tmp_path, report, run_id, model_uri, pol):
+    return register_candidate(
+        run_id=run_id, model_uri=model_uri, gate_report=report, model_name=MODEL_NAME,
+        policy=pol, data_sha256="d" * 64, code_version="abc123",
+        backtest_metrics={"poisson_deviance": 0.91, "pai_area_10": 3.2},
+        tracking_uri=tracking_uri(tmp_path), audit_log=tmp_path / "audit.jsonl",
+    )
+
+
+def test_passed_gate_registers_with_tags_and_artifacts(tmp_path):
+    uri, pol = tracking_uri(tmp_path), policy()
+    run_id, model_uri = log_candidate(uri)
+    report_path = tmp_path / "gate_report.json"
+    report_path.write_text(json.dumps(gate_report(run_id, model_uri, pol.sha256)))
+    mv = _register(tmp_path, report_path, run_id, model_uri, pol)
+    assert str(mv.version) == "1" and mv.run_id == run_id
+    assert mv.tags["harmcast.gate"] == "passed"
+    assert mv.tags["harmcast.approval_status"] == "pending"
+    assert mv.tags["harmcast.policy_sha256"] == pol.sha256
+    assert mv.tags["harmcast.data_sha256"] == "d" * 64
+    assert mv.tags["harmcast.code_version"] == "abc123"
+    assert float(mv.tags["harmcast.metric.poisson_deviance"]) == 0.91
+    assert float(mv.tags["harmcast.metric.pai_area_10"]) == 3.2
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.get_run(run_id).data.tags["harmcast.gate"] == "passed"
+    assert "audit/gate_report.json" in [a.path for a in client.list_artifacts(run_id, "audit")]
+    entries = read_log(tmp_path / "audit.jsonl")
+    assert [e["action"] for e in entries] == ["register"]
+    assert client.get_registered_model(MODEL_NAME).tags[TAG_AUDIT_HEAD] == entries[-1]["hash"]
+    assert verify_log(tmp_path / "audit.jsonl").ok
+
+
+def test_failed_gate_registers_nothing_and_tags_run(tmp_path):
+    uri, pol = tracking_uri(tmp_path), policy()
+    run_id, model_uri = log_candidate(uri)
+    report = gate_report(run_id, model_uri, pol.sha256, passed=False)
+    with pytest.raises(GateFailed) as info:
+        _register(tmp_path, report, run_id, model_uri, pol)
+    assert len(info.value.failed) == 1
+    assert info.value.failed[0].startswith("fpr_top_k:ethnic_band:B (fairness) value=1.6")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+    assert client.get_run(run_id).data.tags["harmcast.gate"] == "failed"
+    assert "audit/gate_report.json" in [a.path for a in client.list_artifacts(run_id, "audit")]
+    assert [e["action"] for e in read_log(tmp_path / "audit.jsonl")] == ["gate_failed"]
+
+
+def test_report_for_another_run_or_policy_is_refused(tmp_path):
+    uri, pol = tracking_uri(tmp_path), policy()
+    run_id, model_uri = log_candidate(uri)
+    report = gate_report("another-run", model_uri, "f" * 64)
+    with pytest.raises(GateFailed) as info:
+        _register(tmp_path, report, run_id, model_uri, pol)
+    assert info.value.failed == [
+        RUN_MISMATCH.format(report="another-run", run=run_id),
+        POLICY_MISMATCH.format(report="f" * 64, policy=pol.sha256),
+    ]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []

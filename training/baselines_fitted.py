@@ -1,0 +1,165 @@
+"""The fitted baselines: a grid Hawkes model and a Poisson GLM, refitted as origins move.
+
+Both refit when the origin has moved ``refit_every`` weeks or more since the
+last fit and use only data available at the refit origin; forecasts between
+refits use the latest fit with the data up to their own origin.
+
+The GLM (``sklearn.linear_model.PoissonRegressor``) is fitted per horizon on the
+``features`` rows whose target week is at or before the refit origin (only
+those outcomes are known then). Non-negative inputs (counts, rates, areas) are
+``log1p``-transformed before standardising, because a log link on raw counts
+would make the forecast grow exponentially with them; missing inputs take the
+training median.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import PoissonRegressor
+from threadpoolctl import threadpool_limits
+
+from training.errors import SchemaError
+from training.hawkes import HawkesModel, fit_grid_hawkes
+
+__all__ = ["refit_schedule", "hawkes_forecasts", "predict_glm", "MISSING_FEATURES"]
+
+MISSING_FEATURES = "missing column(s) {columns}"
+_MIN_TRAIN_ROWS = 20
+
+
+def refit_schedule(origin_idx: np.ndarray, every: int) -> np.ndarray:
+    """Week index each origin's model is fitted at, for sorted origin week indices."""
+    fitted_at = np.empty_like(np.asarray(origin_idx))
+    last = None
+    for i, t in enumerate(origin_idx):
+        if last is None or t - last >= every:
+            last = t
+        fitted_at[i] = last
+    return fitted_at
+
+
+def hawkes_forecasts(
+    counts: np.ndarray,
+    origin_idx: np.ndarray,
+    horizons: np.ndarray,
+    *,
+    refit_every: int,
+    max_iter: int,
+    tol: float,
+    season_period: int | None,
+) -> np.ndarray:
+    """Hawkes forecasts, areas x origins x horizons, each from data up to its origin."""
+    out = np.empty((counts.shape[0], len(origin_idx), len(horizons)))
+    fitted_at = refit_schedule(origin_idx, refit_every)
+    model: HawkesModel | None = None
+    last_fit = None
+    for i, t in enumerate(origin_idx):
+        if fitted_at[i] != last_fit:
+            model = fit_grid_hawkes(
+                counts[:, : fitted_at[i] + 1],
+                max_iter=max_iter,
+                tol=tol,
+                season_period=season_period,
+                init=model,  # a warm start from the previous window
+            )
+            last_fit = fitted_at[i]
+        for j, h in enumerate(horizons):
+            out[:, i, j] = model.intensity(counts[:, : t + 1], int(h))
+    return out
+
+
+class _Inputs:
+    """log1p on columns non-negative in training, median imputation, standardising."""
+
+    def fit(self, x: np.ndarray) -> _Inputs:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+            self.log_ = np.nanmin(np.where(np.isnan(x), np.inf, x), axis=0) >= 0
+            z = self._log(x)
+            self.median_ = np.nan_to_num(np.nanmedian(z, axis=0))
+            z = np.where(np.isnan(z), self.median_, z)
+            self.mean_ = z.mean(axis=0)
+            std = z.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def _log(self, x: np.ndarray) -> np.ndarray:
+        out = x.copy()
+        out[:, self.log_] = np.log1p(np.maximum(out[:, self.log_], 0.0))
+        return out
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        z = self._log(x)
+        z = np.where(np.isnan(z), self.median_, z)
+        return (z - self.mean_) / self.scale_
+
+
+def _fit(train: pd.DataFrame, columns: list[str], alpha: float, max_iter: int):
+    x = train[columns].to_numpy(dtype=float)
+    inputs = _Inputs().fit(x)
+    model = PoissonRegressor(alpha=alpha, max_iter=max_iter, solver="newton-cholesky")
+    # one thread: the loss's OpenMP threads only contend on a shared small machine
+    with threadpool_limits(limits=1):
+        model.fit(inputs.transform(x), train["y"].to_numpy(dtype=float))
+    return inputs, model
+
+
+def predict_glm(
+    features: pd.DataFrame,
+    columns: Sequence[str],
+    origins: pd.DatetimeIndex,
+    horizons: Sequence[int],
+    *,
+    alpha: float,
+    max_iter: int,
+    refit_every: int,
+) -> pd.DataFrame:
+    """Poisson GLM forecasts for the ``features`` rows at the given origins.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``area_code``, ``origin_week``, ``horizon``, ``mu``. An (origin, horizon)
+        without enough known outcomes to fit yet has no rows.
+    """
+    columns = list(columns)
+    needed = ["area_code", "origin_week", "target_week", "horizon", "y", *columns]
+    missing = [c for c in needed if c not in features.columns]
+    if missing:
+        raise SchemaError("features", MISSING_FEATURES.format(columns=", ".join(missing)))
+    origins = pd.DatetimeIndex(origins)
+    week_no = ((origins - origins[0]) // pd.Timedelta(weeks=1)).to_numpy()
+    fitted_at = origins[0] + pd.to_timedelta(refit_schedule(week_no, refit_every) * 7, unit="D")
+    target_week = pd.to_datetime(features["target_week"])
+    origin_week = pd.to_datetime(features["origin_week"])
+    out = []
+    for h in horizons:
+        rows = features["horizon"].to_numpy() == h
+        for fit_week in pd.DatetimeIndex(fitted_at).unique():
+            known = rows & (target_week <= fit_week).to_numpy() & features["y"].notna().to_numpy()
+            train = features.loc[known]
+            if len(train) < _MIN_TRAIN_ROWS or train["y"].sum() <= 0:
+                continue
+            inputs, model = _fit(train, columns, alpha, max_iter)
+            served = origins[fitted_at == fit_week]
+            test = features.loc[rows & origin_week.isin(served).to_numpy()]
+            if test.empty:
+                continue
+            mu = model.predict(inputs.transform(test[columns].to_numpy(dtype=float)))
+            out.append(
+                pd.DataFrame(
+                    {
+                        "area_code": test["area_code"].astype(str).to_numpy(),
+                        "origin_week": origin_week.loc[test.index].to_numpy(),
+                        "horizon": int(h),
+                        "mu": mu,
+                    }
+                )
+            )
+    if not out:
+        return pd.DataFrame({"area_code": [], "origin_week": [], "horizon": [], "mu": []})
+    return pd.concat(out, ignore_index=True)

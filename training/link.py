@@ -1,0 +1,302 @@
+"""Give every record an area and an ISO week, or quarantine it with a reason.
+
+An area code is used where a record gives one; else its coordinates (point in
+polygon when boundaries exist, else the nearest area centroid); else its free
+text through the gazetteer. Every record read is either linked or quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training.config import LinkParams, SourceParams
+from training.errors import LinkageError
+from training.link_geo import adjacency_from_boundaries, match_points
+from training.link_report import build_report, report_markdown
+from training.link_text import match_locations
+from training.sources import ambulance, council, istv, police_uk
+from training.sources import areas as area_ref
+from training.sources._csv import QUARANTINE_COLUMNS, QUARANTINE_REASONS
+
+__all__ = [
+    "QUARANTINE_REASONS",
+    "RECORD_COLUMNS",
+    "LINK_METHODS",
+    "MSG_NO_SOURCES",
+    "MSG_NO_REFERENCE",
+    "RawLayout",
+    "LinkResult",
+    "link_sources",
+    "write_linked",
+]
+
+RECORD_COLUMNS = ["source", "record_id", "area_code", "date", "grain", "week_start",
+                  "category", "is_violence", "link_method"]  # fmt: skip
+LINK_METHODS = ("code", "polygon", "nearest", "gazetteer_exact", "gazetteer_fuzzy")
+MSG_NO_SOURCES = (
+    "no source folders under {raw_dir} (looked for police/, istv/, ambulance/, council/)"
+)
+MSG_NO_REFERENCE = (
+    "no area reference: reference/areas.csv is missing and there are no police "
+    "records with area codes to derive one from"
+)
+REFERENCE_FILE = "reference/areas.csv"
+REFERENCE_DERIVED = "derived from the area codes in the police records (no areas file)"
+# Quarantine ``field`` per source for (area code, coordinates, free text).
+_FIELDS = {
+    "police": ("LSOA code", "Latitude", "Location"),
+    "istv": ("", "", "location_description"),
+    "ambulance": ("", "latitude", "latitude"),
+    "exclusions": ("area_code", "", "area_code"),
+    "evictions": ("area_code", "", "area_code"),
+    "premises": ("", "latitude", "latitude"),
+}
+
+
+@dataclass(frozen=True)
+class RawLayout:
+    """Where each source's files are; ``None`` means the source is not read."""
+
+    police: Path | None = None
+    istv: Path | None = None
+    ambulance: Path | None = None
+    council: Path | None = None
+    reference: Path | None = None
+    areas_file: Path | None = None
+
+    @classmethod
+    def from_raw_dir(cls, raw_dir: Path) -> RawLayout:
+        """Use the standard sub-folders of ``raw_dir`` that exist."""
+        raw_dir = Path(raw_dir)
+
+        def _opt(name: str) -> Path | None:
+            return raw_dir / name if (raw_dir / name).is_dir() else None
+
+        return cls(*(_opt(n) for n in ("police", "istv", "ambulance", "council", "reference")))
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """Linked records, the area reference, the quarantine and the report."""
+
+    records: pd.DataFrame
+    areas: pd.DataFrame
+    adjacency: pd.DataFrame
+    quarantine: pd.DataFrame
+    report: dict[str, dict]
+    reference: str = REFERENCE_FILE
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_candidates(layout: RawLayout, sources: SourceParams, step, raw_dir: Path):
+    frames, quarantines, names = [], [], []
+    readers = [
+        ("police", layout.police, lambda p: police_uk.read_police(
+            p, violent_crime_types=sources.violent_crime_types)),
+        ("istv", layout.istv, istv.read_istv),
+        ("ambulance", layout.ambulance, lambda p: ambulance.read_ambulance(
+            p, assault_categories=sources.ambulance_assault_categories)),
+        ("exclusions", layout.council, lambda p: council.read_exclusions(
+            p / "school_exclusions.csv")),
+        ("evictions", layout.council, lambda p: council.read_evictions(p / "evictions.csv")),
+    ]  # fmt: skip
+    for name, folder, reader in readers:
+        if folder is None:
+            continue
+        step(f"reading {name}")
+        records, quarantine = reader(Path(folder))
+        frames.append(records)
+        quarantines.append(quarantine)
+        names.append(name)
+    if not frames:
+        raise LinkageError(MSG_NO_SOURCES.format(raw_dir=raw_dir))
+    return pd.concat(frames, ignore_index=True), quarantines, names
+
+
+def _reference(layout: RawLayout, candidates: pd.DataFrame):
+    areas_file = layout.areas_file
+    if areas_file is None and layout.reference is not None:
+        areas_file = layout.reference / "areas.csv"
+    if areas_file is not None and Path(areas_file).is_file():
+        return area_ref.read_areas(areas_file), str(areas_file)
+    derived = area_ref.derive_areas(candidates.loc[candidates["source"] == "police"])
+    if derived.empty:
+        raise LinkageError(MSG_NO_REFERENCE)
+    return derived, REFERENCE_DERIVED
+
+
+def _link(frame, areas, boundaries, gazetteer, link: LinkParams):
+    """Return (area_code, method, reason, field, value) arrays for ``frame``."""
+    n = len(frame)
+    code, method = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    reason, fld = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    value = np.full(n, "", dtype=object)
+    fields = frame["source"].map(_FIELDS)
+    has_code = (frame["area_code"] != "").to_numpy()
+    known = frame["area_code"].isin(set(areas["area_code"])).to_numpy()
+    code[has_code & known], method[has_code & known] = frame["area_code"][has_code & known], "code"
+    bad = has_code & ~known
+    reason[bad], fld[bad] = "unknown_area_code", fields[bad].str[0]
+    value[bad] = frame["area_code"][bad]
+    has_xy = ~has_code & frame["latitude"].notna().to_numpy()
+    if has_xy.any():
+        pts = frame.loc[has_xy]
+        found = match_points(pts["latitude"], pts["longitude"], areas=areas,
+                             boundaries=boundaries, nearest_max_km=link.nearest_max_km)  # fmt: skip
+        hit = found["area_code"].to_numpy() != ""
+        idx = np.flatnonzero(has_xy)
+        code[idx[hit]], method[idx[hit]] = (
+            found["area_code"].to_numpy()[hit],
+            found["method"].iat[0],
+        )
+        miss = idx[~hit]
+        reason[miss], fld[miss] = "outside_all_areas", fields.iloc[miss].str[1]
+        value[miss] = (
+            pts["latitude"].astype(str).to_numpy()[~hit]
+            + ","
+            + pts["longitude"].astype(str).to_numpy()[~hit]
+        )
+    rest = ~has_code & ~has_xy
+    if rest.any():
+        texts = frame.loc[rest, "location"]
+        found = match_locations(texts, gazetteer, min_score=link.fuzzy_min_score)
+        idx = np.flatnonzero(rest)
+        code[idx], method[idx] = found["area_code"].to_numpy(), found["method"].to_numpy()
+        reason[idx], fld[idx] = found["reason"].to_numpy(), fields.iloc[idx].str[2]
+        value[idx] = texts.to_numpy()
+    return code, method, reason, fld, value
+
+
+def _link_premises(layout: RawLayout, areas, boundaries, link: LinkParams):
+    path = None if layout.council is None else layout.council / "licensed_premises.csv"
+    counts = pd.DataFrame({"premises": 0, "late_premises": 0}, index=areas["area_code"])
+    if path is None or not path.is_file():
+        return counts, [], None
+    premises, quarantine = council.read_premises(path)
+    frame = premises.assign(source="premises", area_code="", location="")
+    code, method, reason, fld, value = _link(frame, areas, boundaries, pd.DataFrame(), link)
+    linked = premises.assign(area_code=code, link_method=method, source="premises")
+    ok = reason == ""
+    grouped = linked.loc[ok].groupby("area_code")["late"].agg(["size", "sum"])
+    counts["premises"] = grouped["size"].reindex(counts.index, fill_value=0).astype("int64")
+    counts["late_premises"] = grouped["sum"].reindex(counts.index, fill_value=0).astype("int64")
+    bad = frame.loc[~ok].assign(field=fld[~ok], value=value[~ok], reason=reason[~ok])
+    return counts, [quarantine, bad[QUARANTINE_COLUMNS]], linked.loc[ok]
+
+
+def _adjacency(layout: RawLayout, areas, boundaries) -> pd.DataFrame:
+    path = None if layout.reference is None else layout.reference / "adjacency.csv"
+    if path is not None and path.is_file():
+        return area_ref.read_adjacency(path, areas)
+    if boundaries is not None:
+        return area_ref.symmetric(adjacency_from_boundaries(*boundaries))
+    return pd.DataFrame({"area_code": pd.Series(dtype=str), "neighbour_code": pd.Series(dtype=str)})
+
+
+def link_sources(
+    raw_dir: Path,
+    sources: SourceParams,
+    link: LinkParams,
+    *,
+    layout: RawLayout | None = None,
+    progress=None,
+) -> LinkResult:
+    """Read every source under ``raw_dir`` and link its records to areas.
+
+    Parameters
+    ----------
+    raw_dir : the raw layer (``police/``, ``istv/``, ``ambulance/``,
+        ``council/``, ``reference/``); missing folders are not read.
+    sources, link : the step's parameters.
+    layout : explicit source folders (overrides ``raw_dir``).
+    progress : a ``rich.progress.Progress`` to show one step per source.
+
+    Returns
+    -------
+    LinkResult
+        ``records`` (see ``RECORD_COLUMNS``), ``areas`` (with ``premises`` and
+        ``late_premises``), ``adjacency``, ``quarantine`` and ``report``.
+
+    Raises
+    ------
+    SchemaError
+        When a file is structurally wrong (empty, unreadable, missing column).
+    LinkageError
+        When no source folder or no area reference exists.
+    """
+    layout = layout or RawLayout.from_raw_dir(raw_dir)
+    task = progress.add_task("ingest", total=8) if progress is not None else None
+
+    def step(label: str) -> None:
+        if progress is not None:
+            progress.update(task, advance=1, description=label)
+
+    candidates, quarantines, names = _read_candidates(layout, sources, step, raw_dir)
+    step("area reference")
+    areas, reference = _reference(layout, candidates)
+    ref_dir = layout.reference
+    geo = ref_dir / "boundaries.geojson" if ref_dir is not None else None
+    boundaries = area_ref.read_boundaries(geo) if geo is not None and geo.is_file() else None
+    gaz = ref_dir / "gazetteer.csv" if ref_dir is not None else None
+    gazetteer = (area_ref.read_gazetteer(gaz, areas) if gaz is not None and gaz.is_file()
+                 else pd.DataFrame({"name": [], "area_code": []}))  # fmt: skip
+    step("linking records")
+    code, method, reason, fld, value = _link(candidates, areas, boundaries, gazetteer, link)
+    ok = reason == ""
+    records = candidates.loc[ok].assign(area_code=code[ok], link_method=method[ok])
+    is_day = records["grain"] == "day"
+    week = records["date"] - pd.to_timedelta(records["date"].dt.weekday, unit="D")
+    records = records.assign(week_start=week.where(is_day))[RECORD_COLUMNS]
+    bad = candidates.loc[~ok].assign(field=fld[~ok], value=value[~ok], reason=reason[~ok])
+    step("licensed premises")
+    counts, premises_q, premises = _link_premises(layout, areas, boundaries, link)
+    areas = areas.merge(counts, left_on="area_code", right_index=True, how="left")
+    quarantine = pd.concat([*quarantines, bad[QUARANTINE_COLUMNS], *premises_q], ignore_index=True)
+    quarantine = quarantine.astype({"row": "int64"}).reset_index(drop=True)
+    linked = records[["source", "link_method"]]
+    if premises is not None:
+        names.append("premises")
+        linked = pd.concat([linked, premises[["source", "link_method"]]], ignore_index=True)
+    step("adjacency and report")
+    report = build_report(linked, quarantine, sources=names)
+    notes = [] if reference != REFERENCE_DERIVED else [f"area reference {reference}"]
+    return LinkResult(
+        records=records.reset_index(drop=True),
+        areas=areas.reset_index(drop=True),
+        adjacency=_adjacency(layout, areas, boundaries),
+        quarantine=quarantine,
+        report=report,
+        reference=reference,
+        notes=notes,
+    )
+
+
+def write_linked(result: LinkResult, out_dir: Path) -> list[Path]:
+    """Write the linked layer; return the files written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        name: out_dir / name
+        for name in (
+            "records.parquet",
+            "areas.parquet",
+            "adjacency.parquet",
+            "quarantine.csv",
+            "linkage_report.json",
+            "linkage_report.md",
+        )
+    }
+    result.records.to_parquet(paths["records.parquet"], index=False)
+    result.areas.to_parquet(paths["areas.parquet"], index=False)
+    result.adjacency.to_parquet(paths["adjacency.parquet"], index=False)
+    result.quarantine.to_csv(paths["quarantine.csv"], index=False)
+    paths["linkage_report.json"].write_text(json.dumps(result.report, indent=2) + "\n")
+    paths["linkage_report.md"].write_text(
+        report_markdown(result.report, reference=result.reference)
+    )
+    return list(paths.values())

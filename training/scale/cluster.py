@@ -1,0 +1,77 @@
+"""The Dask client harmcast runs on: a running scheduler, or a LocalCluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import dask
+
+from training.config import DaskParams
+from training.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["MSG_NO_SCHEDULER", "dask_client", "frame_config"]
+
+MSG_NO_SCHEDULER = "dask.scheduler_address {address!r}: no scheduler answered ({error})"
+_CONNECT_TIMEOUT = "10s"
+
+
+@contextmanager
+def frame_config() -> Iterator[None]:
+    """Keep pandas dtypes in dask frames, so both paths give equal frames.
+
+    Dask converts object columns to pyarrow strings by default; the pandas path
+    keeps ``object``, and equality (and the parquet files) should not depend on
+    which path wrote them.
+    """
+    with dask.config.set({"dataframe.convert-string": False}):
+        yield
+
+
+@contextmanager
+def dask_client(params: DaskParams) -> Iterator[Client]:
+    """Yield a connected ``distributed.Client``; close it (and its cluster) on exit.
+
+    Parameters
+    ----------
+    params : ``scheduler_address`` connects to a running cluster; without it a
+        ``LocalCluster`` of ``n_workers`` x ``threads_per_worker`` starts here.
+
+    Raises
+    ------
+    ConfigError
+        When the scheduler at ``scheduler_address`` does not answer.
+    """
+    from distributed import Client, LocalCluster
+
+    if params.scheduler_address:
+        try:
+            client = Client(params.scheduler_address, timeout=_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                MSG_NO_SCHEDULER.format(address=params.scheduler_address, error=exc)
+            ) from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=params.n_workers,
+        threads_per_worker=params.threads_per_worker,
+        processes=params.processes,
+        memory_limit=params.memory_limit,
+        dashboard_address=None,
+    )
+    try:
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
