@@ -200,9 +200,7 @@ def _check_heads(entries: list[dict], heads: dict[str, str]) -> list[tuple[int, 
             problems.append((len(entries) + 1, HEAD_MISSING.format(model=model, head=head[:12])))
             continue
         k = where[0]
-        later = [
-            n for n, e in enumerate(entries, start=1) if n > k and e.get("model") == model
-        ]
+        later = [n for n, e in enumerate(entries, start=1) if n > k and e.get("model") == model]
         if later:
             problems.append((later[0], HEAD_NOT_LAST.format(model=model, n=later[0], k=k)))
     return problems

@@ -140,16 +140,14 @@ def compare_to_champion(
     if missing:
         return _skip(
             "not_comparable",
-            version.version,
+            str(version.version),
             f"champion v{version.version} needs features absent here: {missing}",
         )
     observed = rows[rows["y"].notna()].reset_index(drop=True)
     x = observed[booster.feature_name()].to_numpy(np.float32)
+    slices = observed.groupby(["target_week", "horizon"], sort=True).ngroup()
     frame = observed.assign(
-        slice_id=pd.factorize(list(zip(observed["target_week"], observed["horizon"], strict=True)))[
-            0
-        ],
-        group_id=pd.factorize(observed["group"])[0],
+        slice_id=slices.to_numpy(), group_id=pd.factorize(observed["group"].astype(str))[0]
     )
     mlflow.set_experiment(experiment)
     cand = evaluate_forecasts(frame, coverage=policy.pai_coverage, run_name="audit-candidate")
@@ -165,7 +163,7 @@ def compare_to_champion(
         checks.append(_validate(name, threshold, cand, champ, version.version))
     return ChampionResult(
         status="compared",
-        production_version=version.version,
+        production_version=str(version.version),
         candidate={k: float(v) for k, v in cand.metrics.items()},
         champion={k: float(v) for k, v in champ.metrics.items()},
         thresholds=limits,

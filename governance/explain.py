@@ -12,7 +12,8 @@ All SHAP values are on the booster's raw (log-link) scale, where they add up:
 - ``shap.monotone.<feature>``: more recent violence must not lower risk. Tested
   as the Spearman correlation between a feature's value and its SHAP value over
   the sample: a negative correlation means higher values push the forecast down
-  on average. (A partial-dependence check would also catch it but costs a full
+  on average. Features with a negligible share of the attribution
+  (``monotone_min_share``) are reported only: the sign of a tiny effect is noise. (A partial-dependence check would also catch it but costs a full
   prediction per grid point.)
 - ``shap.rank_stability``: the Spearman correlation of mean |SHAP| between the
   backtest folds' boosters (min or mean over pairs), each explained on its own
@@ -132,7 +133,7 @@ def shap_audit(
         _additivity_check(booster, sample, values, base, policy),
         _crosscheck(booster, sample, values, policy),
         _proxy_check(importance, policy),
-        *_monotone_checks(sample, values, names, policy),
+        *_monotone_checks(sample, values, importance, policy),
         _stability_check(stability, policy),
     ]
     return ShapAudit(importance, fold_importance, stability, checks, values, sample, base)
@@ -229,8 +230,10 @@ def _proxy_check(importance: pd.DataFrame, policy: ShapPolicy) -> Check:
 
 
 def _monotone_checks(
-    sample: pd.DataFrame, values: np.ndarray, names: list[str], policy: ShapPolicy
+    sample: pd.DataFrame, values: np.ndarray, importance: pd.DataFrame, policy: ShapPolicy
 ) -> list[Check]:
+    names = list(sample.columns)
+    shares = importance.set_index("feature")["share"]
     checks = []
     for feature in policy.monotone_increasing:
         if feature not in names:
@@ -248,17 +251,21 @@ def _monotone_checks(
         effect = values[:, names.index(feature)]
         constant = np.ptp(column) == 0 or np.ptp(effect) == 0
         rho = float("nan") if constant else float(spearmanr(column, effect).statistic)
+        minor = float(shares[feature]) < policy.monotone_min_share
+        detail = "Spearman(feature value, its SHAP value)"
+        if constant:
+            detail = "constant in the sample or without effect"
+        elif minor:
+            detail += f"; reported only: {shares[feature]:.1%} of the attribution"
         checks.append(
             Check(
                 name=f"shap.monotone.{feature}",
                 category="shap",
-                gated=not constant,
+                gated=not (constant or minor),
                 passed=constant or in_bounds(rho, policy.monotone_min_correlation, None),
                 value=finite_or_none(rho),
                 lower=policy.monotone_min_correlation,
-                detail="constant in the sample or without effect"
-                if constant
-                else "Spearman(feature value, its SHAP value)",
+                detail=detail,
             )
         )
     return checks

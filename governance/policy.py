@@ -22,6 +22,8 @@ __all__ = [
     "FairnessPolicy",
     "ShapPolicy",
     "ChampionPolicy",
+    "MonitoringPolicy",
+    "DriftPolicy",
     "load_policy",
     "DEFAULT_POLICY_PATH",
 ]
@@ -70,6 +72,9 @@ class ShapPolicy(_Strict):
     # Spearman correlation between a monotone feature and its SHAP values must
     # reach this (0: the feature's effect never turns negative on average).
     monotone_min_correlation: float = Field(0.0, ge=-1, le=1)
+    # Below this share of attribution the sign of a feature's effect is noise:
+    # the monotone check is then reported, not gated.
+    monotone_min_share: float = Field(0.02, ge=0, le=1)
     rank_stability_statistic: Literal["min", "mean"] = "min"
     crosscheck_rows: int = Field(200, ge=1)
     seed: int = 0
@@ -99,6 +104,34 @@ class ServingPolicy(_Strict):
     """What the service flags as a hotspot."""
 
     hotspot_coverage: float = Field(0.10, gt=0, lt=1)
+
+
+class DriftPolicy(_Strict):
+    """When a source's weekly input counts as drifted (training/drift.py)."""
+
+    trailing_weeks: int = Field(26, ge=4)
+    min_trailing_weeks: int = Field(8, ge=2)
+    # |count - trailing mean| / sqrt(max(trailing variance, mean, 1)): beyond this, drift.
+    max_count_z: float = Field(4.0, gt=0)
+    # PSI of the areas' count distribution; judged only with enough records.
+    max_psi: float = Field(0.25, gt=0)
+    psi_min_records: int = Field(50, ge=1)
+    # A fall of the linkage match rate below the trailing mean by more than this.
+    max_match_rate_drop: float = Field(0.10, gt=0, le=1)
+
+
+class MonitoringPolicy(_Strict):
+    """Thresholds of the weekly monitoring cycle (training/monitoring.py)."""
+
+    # Consecutive weekly breaches of one check before the model is flagged for review.
+    breach_weeks: int = Field(3, ge=1)
+    # Accuracy and fairness are judged on the forecasts of the last N scored weeks pooled.
+    window_weeks: int = Field(8, ge=1)
+    min_pai: float = Field(1.0, ge=0)
+    calibration_band: tuple[float, float] = (0.8, 1.25)
+    # Fail only when the whole interval lies outside the band (single weeks are noisy).
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    drift: DriftPolicy = DriftPolicy()
 
 
 class Reviewer(_Strict):
@@ -141,6 +174,7 @@ class Policy(_Strict):
     shap: ShapPolicy
     champion: ChampionPolicy
     serving: ServingPolicy = ServingPolicy()
+    monitoring: MonitoringPolicy = MonitoringPolicy()
     board: BoardPolicy
     sha256: str = ""
     path: str = ""

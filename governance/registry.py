@@ -9,6 +9,7 @@ model's latest entry is kept on the registered model (``harmcast.audit_head``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -61,8 +62,7 @@ SYSTEM_ACTOR = "harmcast"
 
 RUN_MISMATCH = "gate report is for run {report!r}, not the candidate run {run!r}"
 POLICY_MISMATCH = (
-    "gate report used policy sha256 {report}, but the current policy is {policy} "
-    "(re-run the audit)"
+    "gate report used policy sha256 {report}, but the current policy is {policy} (re-run the audit)"
 )
 REPORT_FAILED = "gate report says failed but lists no failed gated check"
 
@@ -124,10 +124,9 @@ def record_action(
     entry = append_entry(
         log_path, actor=actor, action=action, model=model, version=version, details=details
     )
-    try:
+    # A gate failure before the first registration has no registered model to tag yet.
+    with contextlib.suppress(MlflowException):
         client.set_registered_model_tag(model, TAG_AUDIT_HEAD, entry["hash"])
-    except MlflowException:
-        pass  # a gate failure before the first registration has no registered model yet
     return entry
 
 

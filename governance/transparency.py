@@ -1,6 +1,7 @@
-"""The public transparency record in the fields of the UK Algorithmic
-Transparency Recording Standard (ATRS): a Tier 1 plain-language summary and
-the Tier 2 sections (owner and responsibility, description and rationale,
+"""The public transparency record, in the fields of the UK ATRS.
+
+The UK Algorithmic Transparency Recording Standard has a Tier 1
+plain-language summary and the Tier 2 sections (owner and responsibility, description and rationale,
 deployment context and human review, tool/model/data specification, risks
 and mitigations).
 
@@ -150,8 +151,9 @@ def build_record(card: ModelCard, policy: Policy) -> dict[str, Any]:
 
 def render_record_markdown(record: dict[str, Any]) -> str:
     """Render the record as Markdown: one heading per tier and section."""
-    lines = [f"# Algorithmic transparency record: {record['tier_1']['name']}", "",
-             f"Standard: {record['standard']}. Card status: {record['card_status']}.", ""]  # fmt: skip
+    title = f"# Algorithmic transparency record: {record['tier_1']['name']}"
+    status = f"Standard: {record['standard']}. Card status: {record['card_status']}."
+    lines = [title, "", status, ""]
 
     def emit(value: Any, depth: int) -> None:
         pad = "  " * depth

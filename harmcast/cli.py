@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from harmcast.commands import data, governance, modelling, pipeline, serving, synth
+from harmcast.commands import (
+    data,
+    governance,
+    metrics,
+    modelling,
+    pipeline,
+    scale,
+    serving,
+    synth,
+    weekly,
+)
 
 app = typer.Typer(
     name="harmcast",
@@ -14,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (synth, data, modelling, governance, serving, pipeline):
+for _module in (synth, data, modelling, governance, serving, pipeline, scale, weekly, metrics):
     _module.register(app)
 
 

@@ -184,6 +184,8 @@ def resolve_approved(
     """
     from mlflow.exceptions import MlflowException
 
+    if not _reachable(tracking_uri):
+        raise NotApproved(MSG_NO_PRODUCTION.format(name=model_name, uri=tracking_uri))
     try:
         version = _client(tracking_uri).get_model_version_by_alias(model_name, PRODUCTION)
     except MlflowException as exc:

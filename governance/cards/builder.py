@@ -151,8 +151,10 @@ def _model_sha256(model_name: str, version: str, tracking_uri: str) -> str:
         return digest.hexdigest()
 
 
-def _training_window(meta: dict, features: Path | None) -> tuple[str | None, str | None, int | None]:
-    """The target weeks the final model learnt from (rows whose target was observed)."""
+def _training_window(
+    meta: dict, features: Path | None
+) -> tuple[str | None, str | None, int | None]:
+    """Return the target weeks the final model learnt from (rows with an observed target)."""
     start, end = meta.get("train_start"), meta.get("train_end")
     if (start and end) or features is None or not features.is_file():
         return start, end, meta.get("n_rows")
@@ -210,8 +212,13 @@ def _changes(inputs, client, model, version, tags, features) -> ChangeSection:
 
 def _approval(inputs, tracking_uri, model, version, mv, tags) -> ApprovalRecord:
     events = [
-        AuditEvent(seq=e["seq"], timestamp=e["timestamp"], actor=e["actor"],
-                   action=e["action"], hash=e["hash"])  # fmt: skip
+        AuditEvent(
+            seq=e["seq"],
+            timestamp=e["timestamp"],
+            actor=e["actor"],
+            action=e["action"],
+            hash=e["hash"],
+        )  # fmt: skip
         for e in read_log(inputs.audit_log)
         if e.get("model") == model and e.get("version") == version
     ]
@@ -276,7 +283,9 @@ def build_card(
         intended_use=narrative.intended_use(),
         data=data,
         training=TrainingSection(
-            window_start=window[0], window_end=window[1], n_training_rows=window[2],
+            window_start=window[0],
+            window_end=window[1],
+            n_training_rows=window[2],
             params=model_params,
         ),
         features=FeatureSection(

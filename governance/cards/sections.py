@@ -62,7 +62,9 @@ def data_section(linkage: dict[str, Any]) -> DataSection:
                 linked=suppress_small(rep.get("linked", 0)),
                 quarantined={k: suppress_small(v) for k, v in sorted(quarantined.items())},
                 match_rate=number(rep.get("match_rate")),
-                linked_by={k: suppress_small(v) for k, v in sorted(rep.get("linked_by", {}).items())},
+                linked_by={
+                    k: suppress_small(v) for k, v in sorted(rep.get("linked_by", {}).items())
+                },
             )
         )
     return DataSection(sources=sources, suppression_rule=SUPPRESSION_RULE)

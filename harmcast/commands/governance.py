@@ -1,9 +1,275 @@
-"""harmcast commands: governance."""
+"""harmcast commands: governance (register, review, card).
+
+Each command is a separate function; ``register(app)`` adds them all. Heavy
+libraries (MLflow, the governance modules) are imported inside the functions
+so ``harmcast --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from harmcast.commands._common import (
+    ParamsOption,
+    RootOption,
+    console,
+    err_console,
+    fail_clearly,
+    get_params,
+)
+
+__all__ = ["register", "register_command", "review_app", "card_command"]
+
+AuditLogOption = Annotated[
+    Path | None,
+    typer.Option("--audit-log", help="Audit log (default <root>/governance_log/audit.jsonl)."),
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", help="Registered model (default from params).")
+]
+VersionOption = Annotated[int, typer.Option("--version", help="Model version number.")]
+ReviewerOption = Annotated[str, typer.Option("--reviewer", help="Board member id (roster).")]
+RationaleOption = Annotated[str, typer.Option("--rationale", help="Written reason (required).")]
+
+review_app = typer.Typer(help="Board review of registered versions.", no_args_is_help=True)
+
+
+def _context(root: Path, params_file: Path | None, audit_log: Path | None):
+    from governance.auditlog import default_log_path
+    from governance.policy import DEFAULT_POLICY_PATH, load_policy
+    from training.config import tracking_uri
+
+    params = get_params(params_file, root)
+    # A data root without its own policy file is governed by the packaged policy.
+    policy_path = params.paths.root / params.paths.policy
+    with fail_clearly():
+        policy = load_policy(policy_path if policy_path.is_file() else DEFAULT_POLICY_PATH)
+    log = audit_log or default_log_path(params.paths.root)
+    return params, policy, tracking_uri(params), log
+
+
+def _read_json(path: Path) -> dict:
+    from training.errors import SchemaError
+
+    if not path.is_file():
+        raise SchemaError(path, "file not found (run the earlier pipeline steps first)")
+    return json.loads(path.read_text())
+
+
+def register_command(
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    audit_log: AuditLogOption = None,
+) -> None:
+    """Register the trained candidate, only if its gate report passed."""
+    from governance.registry import register_candidate
+    from training.errors import GateFailed
+
+    params, policy, uri, log = _context(root, params_file, audit_log)
+    audit_dir = params.paths.resolve("audit")
+    with fail_clearly():
+        meta = _read_json(params.paths.resolve("models") / "model_meta.json")
+        results = _read_json(params.paths.resolve("backtest") / "results.json")
+        gate_path = audit_dir / "gate_report.json"
+        _read_json(gate_path)
+    run_tags = _run_tags(uri, meta.get("run_id", ""))
+    headline = results.get("summary", {}).get("headline", {})
+    metrics = {k: float(v) for k, v in headline.items() if isinstance(v, int | float)}
+    try:
+        with fail_clearly():
+            mv = register_candidate(
+                run_id=meta.get("run_id", ""),
+                model_uri=meta.get("model_uri", ""),
+                gate_report=gate_path,
+                model_name=params.tracking.registered_model,
+                policy=policy,
+                data_sha256=run_tags.get("harmcast.data_sha256", ""),
+                code_version=run_tags.get("harmcast.code_version", ""),
+                backtest_metrics=metrics,
+                tracking_uri=uri,
+                audit_log=log,
+                report_files=sorted(p for p in audit_dir.rglob("*") if p.is_file()),
+            )
+    except typer.Exit as exc:
+        cause = exc.__cause__
+        if isinstance(cause, GateFailed):
+            for line in cause.failed:
+                err_console.print(f"[red]  failed:[/] {line}")
+        raise
+    console.print(
+        f"[green]registered[/] {mv.name} version {mv.version} "
+        f"(gate passed, approval pending; {len(metrics)} metrics tagged)"
+    )
+
+
+def _run_tags(uri: str, run_id: str) -> dict[str, str]:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(MlflowClient(uri).get_run(run_id).data.tags)
+    except MlflowException:
+        return {}
+
+
+def _status_table(rows) -> Table:
+    table = Table("version", "gate", "approval", "reviewers", "aliases", "created")
+    for s in rows:
+        colour = {"approved": "green", "rejected": "red"}.get(s.status, "yellow")
+        table.add_row(s.version, s.gate, f"[{colour}]{s.status}[/]", ", ".join(s.reviewers),
+                      ", ".join(s.aliases), s.created)  # fmt: skip
+    return table
+
+
+@review_app.command("list")
+def review_list(
+    root: RootOption = Path("."), params_file: ParamsOption = None, model: ModelOption = None
+) -> None:
+    """List every version with its gate and approval status."""
+    from governance.review import list_versions
+
+    params, _, uri, _ = _context(root, params_file, None)
+    with fail_clearly():
+        rows = list_versions(model_name=model or params.tracking.registered_model, tracking_uri=uri)
+    console.print(_status_table(rows))
+
+
+@review_app.command("show")
+def review_show(
+    version: VersionOption,
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Show one version: status, tags and each recorded decision."""
+    from governance.review import show_version
+
+    params, _, uri, _ = _context(root, params_file, None)
+    name = model or params.tracking.registered_model
+    with fail_clearly():
+        status = show_version(model_name=name, version=version, tracking_uri=uri)
+    console.print(_status_table([status]))
+    for key, value in sorted(status.tags.items()):
+        if key != "harmcast.approvals":
+            console.print(f"  {key} = {value}")
+    for d in status.approvals:
+        console.print(f"  {d['at']} {d['reviewer']}: [bold]{d['decision']}[/] {d['rationale']}")
+
+
+def _decide(action: str, version, reviewer, rationale, root, params_file, model, audit_log):
+    from governance import review
+
+    params, policy, uri, log = _context(root, params_file, audit_log)
+    name = model or params.tracking.registered_model
+    with fail_clearly():
+        out = getattr(review, action)(
+            model_name=name, version=version, reviewer=reviewer, rationale=rationale,
+            policy=policy, tracking_uri=uri, audit_log=log,
+        )  # fmt: skip
+    console.print(
+        f"{name} v{out.version}: [bold]{out.status}[/] ({len(out.reviewers)}/{out.quorum} "
+        f"approvals); production={out.production} previous={out.previous}"
+    )
+
+
+@review_app.command("approve")
+def review_approve(
+    version: VersionOption,
+    reviewer: ReviewerOption,
+    rationale: RationaleOption,
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: ModelOption = None,
+    audit_log: AuditLogOption = None,
+) -> None:
+    """Approve a gate-passed version (quorum of distinct reviewers promotes it)."""
+    _decide("approve", version, reviewer, rationale, root, params_file, model, audit_log)
+
+
+@review_app.command("reject")
+def review_reject(
+    version: VersionOption,
+    reviewer: ReviewerOption,
+    rationale: RationaleOption,
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: ModelOption = None,
+    audit_log: AuditLogOption = None,
+) -> None:
+    """Reject a version; a rejection is final."""
+    _decide("reject", version, reviewer, rationale, root, params_file, model, audit_log)
+
+
+@review_app.command("rollback")
+def review_rollback(
+    reviewer: ReviewerOption,
+    rationale: RationaleOption,
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: ModelOption = None,
+    audit_log: AuditLogOption = None,
+) -> None:
+    """Give production back to the previous version."""
+    from governance.review import rollback
+
+    params, policy, uri, log = _context(root, params_file, audit_log)
+    name = model or params.tracking.registered_model
+    with fail_clearly():
+        out = rollback(model_name=name, reviewer=reviewer, rationale=rationale, policy=policy,
+                       tracking_uri=uri, audit_log=log)  # fmt: skip
+    console.print(f"{name}: production is now version {out.production}")
+
+
+@review_app.command("verify")
+def review_verify(
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: ModelOption = None,
+    audit_log: AuditLogOption = None,
+) -> None:
+    """Verify the audit log's hash chain and the head recorded in the registry."""
+    from governance.review import verify_log
+
+    params, _, uri, log = _context(root, params_file, audit_log)
+    name = model or params.tracking.registered_model
+    with fail_clearly():
+        result = verify_log(log, tracking_uri=uri, model_names=(name,))
+    if not result.ok:
+        for problem in result.problems:
+            err_console.print(f"[red]  tampered:[/] {problem}")
+        err_console.print(f"[bold red]error:[/] {log}: audit log does not verify")
+        raise typer.Exit(code=1)
+    console.print(f"[green]audit log verified[/]: {result.n_entries} entries, head "
+                  f"{result.head[:16]}")  # fmt: skip
+
+
+def card_command(
+    version: VersionOption,
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: ModelOption = None,
+    audit_log: AuditLogOption = None,
+) -> None:
+    """Build the model card of a version; publish it once the version is approved."""
+    from governance.cards.builder import CardInputs
+    from governance.cards.render import publish_card
+
+    params, policy, uri, log = _context(root, params_file, audit_log)
+    name = model or params.tracking.registered_model
+    with fail_clearly():
+        result = publish_card(CardInputs.from_params(params, audit_log=log), model_name=name,
+                              version=version, policy=policy, tracking_uri=uri)  # fmt: skip
+    state = "[green]published[/]" if result.published else "[yellow]draft[/]"
+    console.print(f"{state} card {result.directory} (card.json sha256 {result.sha256[:16]})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("register")(register_command)
+    app.add_typer(review_app, name="review")
+    app.command("card")(card_command)

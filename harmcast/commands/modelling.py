@@ -1,9 +1,165 @@
-"""harmcast commands: modelling."""
+"""harmcast commands: modelling (``features``, ``backtest``, ``train``).
+
+``harmcast backtest`` scores the model against the baselines and opens the
+MLflow run; ``harmcast train`` fits the final model on every observed week and
+logs it into that same run (its id is in ``data/06_backtest/results.json``), or
+into a new run when no backtest was made.
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import typer
+
+from harmcast.commands._common import (
+    ParamsOption,
+    RootOption,
+    console,
+    fail_clearly,
+    get_params,
+)
+
+MISSING_LAYER = "{path}: not found; run `harmcast {step}` first"
+
+
+def _require(path: Path, step: str) -> Path:
+    from training.errors import SchemaError
+
+    if not path.exists():
+        raise SchemaError(path, MISSING_LAYER.format(path=path, step=step))
+    return path
+
+
+def _read_features(params):
+    import pandas as pd
+
+    path = _require(params.paths.resolve("features") / "features.parquet", "features")
+    return pd.read_parquet(path)
+
+
+def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Build the forecast features from data/03_panel/ into data/04_features/."""
+    from training.features import build_features, feature_columns
+    from training.panel import read_panel_layer
+
+    params = get_params(params_file, root)
+    with fail_clearly():
+        panel_dir = _require(params.paths.resolve("panel") / "panel.parquet", "panel").parent
+        start = time.perf_counter()
+        frame = build_features(*read_panel_layer(panel_dir), params.features)
+        out = params.paths.resolve("features")
+        out.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out / "features.parquet", index=False)
+    console.print(
+        f"{len(frame):,} rows x {len(feature_columns(frame))} features "
+        f"in {time.perf_counter() - start:.1f}s -> {out / 'features.parquet'}"
+    )
+
+
+def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Backtest the model against the baselines; write data/06_backtest/ and log to MLflow."""
+    import pandas as pd
+    from rich.progress import Progress
+
+    from training.backtest import run_backtest, write_backtest
+    from training.config import tracking_uri
+    from training.panel import read_panel_layer
+    from training.tracking import RUN_ID_KEY, log_backtest
+
+    params = get_params(params_file, root)
+    with fail_clearly():
+        frame = _read_features(params)
+        panel_dir = params.paths.resolve("panel")
+        panel, areas, adjacency = read_panel_layer(_require(panel_dir, "panel"))
+        oracle_path = params.paths.resolve("raw") / "oracle" / "expected_counts.parquet"
+        oracle = pd.read_parquet(oracle_path) if oracle_path.is_file() else None
+        start = time.perf_counter()
+        with Progress(console=console, transient=True) as progress:
+            result = run_backtest(frame, panel, areas, adjacency, oracle, params,
+                                  progress=progress)  # fmt: skip
+        out = params.paths.resolve("backtest")
+        write_backtest(result, out)
+        run_id = log_backtest(
+            params,
+            result.summary,
+            out,
+            data_file=panel_dir / "panel.parquet",
+            linkage_report=params.paths.resolve("linked") / "linkage_report.json",
+        )
+        results = json.loads((out / "results.json").read_text())
+        results["summary"][RUN_ID_KEY] = run_id
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+    _print_table(result.table, result.margins, result.summary)
+    console.print(f"backtest took {time.perf_counter() - start:.0f}s; results in {out}")
+    console.print(f"MLflow run {run_id} at {tracking_uri(params)}")
+
+
+def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Fit the final model on every observed week into data/05_models/ and log it to MLflow."""
+    from training.config import tracking_uri
+    from training.features import feature_columns
+    from training.model import fit_forecaster
+    from training.tracking import RUN_ID_KEY, log_final_model
+
+    params = get_params(params_file, root)
+    with fail_clearly():
+        frame = _read_features(params)
+        start = time.perf_counter()
+        forecaster = fit_forecaster(frame, feature_columns(frame), params.model)
+        models = params.paths.resolve("models")
+        forecaster.save(models)
+        results = params.paths.resolve("backtest") / "results.json"
+        run_id = None
+        if results.is_file():
+            run_id = json.loads(results.read_text())["summary"].get(RUN_ID_KEY)
+        latest = frame.loc[frame["origin_week"] == frame["origin_week"].max()]
+        meta = log_final_model(
+            forecaster,
+            params,
+            latest,
+            models,
+            run_id=run_id,
+            data_file=params.paths.resolve("panel") / "panel.parquet",
+        )
+    console.print(
+        f"trained {forecaster.booster.num_trees()} trees on {len(forecaster.feature_names)} "
+        f"features in {time.perf_counter() - start:.0f}s (NB dispersion "
+        f"{forecaster.dispersion:.3f}) -> {models}"
+    )
+    console.print(f"MLflow run {meta['run_id']}, model {meta['model_uri']} at {tracking_uri(params)}")
+
+
+def _print_table(table, margins, summary) -> None:
+    from rich.table import Table
+
+    h1 = table.loc[table["horizon"] == 1].sort_values("poisson_deviance")
+    view = Table(title="Backtest, horizon 1 (lower deviance, higher PAI are better)")
+    columns = ["poisson_deviance", "mae", "pai_area_5", "pai_area_10", "interval_coverage"]
+    view.add_column("method")
+    for column in columns:
+        view.add_column(column, justify="right")
+    for _, row in h1.iterrows():
+        style = "bold green" if row["method"] == "model" else None
+        view.add_row(str(row["method"]), *(f"{row[c]:.4f}" for c in columns), style=style)
+    console.print(view)
+    gaps = Table(title="Model minus comparator, 95% bootstrap CI (horizon 1 and all)")
+    for column in ("metric", "horizon", "comparator", "difference", "95% CI", "model better"):
+        gaps.add_column(column)
+    for _, row in margins.loc[margins["horizon"].isin([1, "all"])].iterrows():
+        gaps.add_row(row["metric"], str(row["horizon"]), row["comparator"],
+                     f"{row['difference']:+.4f}", f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]",
+                     str(row["model_better"]))  # fmt: skip
+    console.print(gaps)
+    accepted = summary["acceptance"]["all"]
+    colour = "green" if accepted else "red"
+    console.print(f"[{colour}]model beats every baseline with CIs excluding zero: {accepted}[/]")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("features")(features)
+    app.command("backtest")(backtest)
+    app.command("train")(train)

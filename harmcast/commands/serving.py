@@ -1,9 +1,111 @@
-"""harmcast commands: serving."""
+"""harmcast commands: serving (snapshot, BentoML import, serve)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from harmcast.commands._common import ParamsOption, RootOption, console, fail_clearly, get_params
+
+
+def _read_frame(path: Path):
+    import pandas as pd
+
+    from training.errors import SchemaError
+
+    if not path.is_file():
+        raise SchemaError(path, "file not found (run the earlier pipeline steps first)")
+    return pd.read_parquet(path)
+
+
+def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Forecast every area for the next weeks with the production model (data/09_snapshot)."""
+    from governance.policy import load_policy
+    from serving.snapshot import build_snapshot, write_snapshot
+    from serving.store import load_forecaster, resolve_approved
+    from training.config import tracking_uri
+
+    params = get_params(params_file, root)
+    paths, uri = params.paths, tracking_uri(params)
+    with fail_clearly():
+        approved = resolve_approved(
+            uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards")
+        )
+        forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
+        built = build_snapshot(
+            _read_frame(paths.resolve("features") / "features.parquet"),
+            forecaster,
+            _read_frame(paths.resolve("panel") / "areas.parquet"),
+            policy_coverage=load_policy(paths.resolve("policy")).serving.hotspot_coverage,
+            model_name=approved.name,
+            model_version=approved.version,
+        )
+        written = write_snapshot(built, paths.resolve("snapshot"))
+    meta = written.meta
+    console.print(
+        f"[green]snapshot[/] {approved.name} v{approved.version}: origin week "
+        f"{meta.origin_week}, {meta.n_areas} areas x horizons {list(meta.horizons)} -> "
+        f"{paths.resolve('snapshot')} (sha256 {meta.sha256[:12]})"
+    )
+
+
+def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Import the approved production model, card and snapshot into the BentoML store."""
+    from serving.store import import_to_bentoml, resolve_approved, write_model_tag
+    from training.config import tracking_uri
+
+    params = get_params(params_file, root)
+    paths, uri = params.paths, tracking_uri(params)
+    with fail_clearly():
+        approved = resolve_approved(
+            uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards")
+        )
+        tag = import_to_bentoml(
+            approved,
+            approved.card_dir,
+            paths.resolve("snapshot"),
+            tracking_uri=uri,
+            models_dir=paths.resolve("models"),
+        )
+    written = write_model_tag(tag)
+    console.print(f"[green]imported[/] {tag} (pinned in {written})")
+
+
+def serve(
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="BentoML tag (default: serving/model_tag.txt).")
+    ] = None,
+) -> None:
+    """Run the BentoML service on params.serving.host:port (checks the registry at start)."""
+    from training.config import tracking_uri
+
+    params = get_params(params_file, root)
+    env = {**os.environ, "HARMCAST_TRACKING_URI": tracking_uri(params)}
+    if model:
+        env["HARMCAST_BENTO_MODEL"] = model
+    if params_file is not None:
+        env["HARMCAST_PARAMS"] = str(params_file.resolve())
+    project = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:HarmcastForecast",
+               "--host", params.serving.host, "--port", str(params.serving.port),
+               "--working-dir", str(project)]  # fmt: skip
+    console.print(f"serving on http://{params.serving.host}:{params.serving.port}")
+    code = subprocess.call(command, env=env)
+    if code != 0:
+        raise typer.Exit(code=code)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("snapshot")(snapshot)
+    app.command("serve")(serve)
+    bento = typer.Typer(help="BentoML model store.", no_args_is_help=True)
+    bento.command("import")(bento_import)
+    app.add_typer(bento, name="bento")

@@ -74,26 +74,70 @@ def log_candidate(uri: str, *, seed: int = 0) -> tuple[str, str]:
 
 def gate_report(run_id: str, model_uri: str, policy_sha: str, *, passed: bool = True) -> dict:
     checks = [
-        {"name": "calibration_ratio:imd_quintile:Q1", "category": "fairness", "passed": True,
-         "gated": True, "value": 1.05, "lower": 0.8, "upper": 1.25, "ci_low": 0.97,
-         "ci_high": 1.12, "detail": "Q1 vs Q3"},
-        {"name": "fpr_top_k:ethnic_band:B", "category": "fairness", "passed": passed,
-         "gated": True, "value": 1.1 if passed else 1.6, "lower": 0.8, "upper": 1.25,
-         "ci_low": 0.9, "ci_high": 1.4 if passed else 1.9, "detail": "band B vs largest"},
-        {"name": "proxy_share", "category": "shap", "passed": True, "gated": True,
-         "value": 0.12, "lower": None, "upper": 0.35, "ci_low": None, "ci_high": None,
-         "detail": "imd_decile, population"},
-        {"name": "miss_share:district:North", "category": "fairness", "passed": False,
-         "gated": False, "value": 1.4, "lower": 0.8, "upper": 1.25, "ci_low": 1.0,
-         "ci_high": 1.8, "detail": "reported only"},
+        {
+            "name": "calibration_ratio:imd_quintile:Q1",
+            "category": "fairness",
+            "passed": True,
+            "gated": True,
+            "value": 1.05,
+            "lower": 0.8,
+            "upper": 1.25,
+            "ci_low": 0.97,
+            "ci_high": 1.12,
+            "detail": "Q1 vs Q3",
+        },
+        {
+            "name": "fpr_top_k:ethnic_band:B",
+            "category": "fairness",
+            "passed": passed,
+            "gated": True,
+            "value": 1.1 if passed else 1.6,
+            "lower": 0.8,
+            "upper": 1.25,
+            "ci_low": 0.9,
+            "ci_high": 1.4 if passed else 1.9,
+            "detail": "band B vs largest",
+        },
+        {
+            "name": "proxy_share",
+            "category": "shap",
+            "passed": True,
+            "gated": True,
+            "value": 0.12,
+            "lower": None,
+            "upper": 0.35,
+            "ci_low": None,
+            "ci_high": None,
+            "detail": "imd_decile, population",
+        },
+        {
+            "name": "miss_share:district:North",
+            "category": "fairness",
+            "passed": False,
+            "gated": False,
+            "value": 1.4,
+            "lower": 0.8,
+            "upper": 1.25,
+            "ci_low": 1.0,
+            "ci_high": 1.8,
+            "detail": "reported only",
+        },
     ]
     return {
-        "run_id": run_id, "model_uri": model_uri, "policy_sha256": policy_sha,
-        "created_at": "2025-01-06T10:00:00+00:00", "passed": passed, "checks": checks,
+        "run_id": run_id,
+        "model_uri": model_uri,
+        "policy_sha256": policy_sha,
+        "created_at": "2025-01-06T10:00:00+00:00",
+        "passed": passed,
+        "checks": checks,
         "fairness": {"groupings": ["imd_quintile", "ethnic_band", "district"]},
-        "shap": {"top_features": [{"feature": "violence_lag_1", "mean_abs_shap": 0.41},
-                                  {"feature": "violence_mean_4", "mean_abs_shap": 0.22},
-                                  {"feature": "imd_decile", "mean_abs_shap": 0.05}]},
+        "shap": {
+            "top_features": [
+                {"feature": "violence_lag_1", "mean_abs_shap": 0.41},
+                {"feature": "violence_mean_4", "mean_abs_shap": 0.22},
+                {"feature": "imd_decile", "mean_abs_shap": 0.05},
+            ]
+        },
         "champion": {"production_version": None, "passed": True},
         "extra_field_from_the_future": {"ignored": True},
     }
@@ -122,42 +166,92 @@ def write_reports(root: Path, run_id: str, model_uri: str, policy_sha: str) -> d
     for p in paths.values():
         p.parent.mkdir(parents=True, exist_ok=True)
     table = [
-        {"method": m, "horizon": h, "n": 1200, "poisson_deviance": dev + 0.01 * h,
-         "pai_area_10": pai - 0.1 * h, "mae": mae}
-        for m, dev, pai, mae in [("model", 0.91, 3.2, 1.1), ("last_week", 1.12, 2.4, 1.4),
-                                  ("oracle", 0.85, 3.6, 1.0)]
+        {
+            "method": m,
+            "horizon": h,
+            "n": 1200,
+            "poisson_deviance": dev + 0.01 * h,
+            "pai_area_10": pai - 0.1 * h,
+            "mae": mae,
+        }
+        for m, dev, pai, mae in [
+            ("model", 0.91, 3.2, 1.1),
+            ("last_week", 1.12, 2.4, 1.4),
+            ("oracle", 0.85, 3.6, 1.0),
+        ]
         for h in (1, 2)
     ]
     margins = [
-        {"metric": "poisson_deviance", "horizon": 1, "comparator": "last_week",
-         "difference": -0.21, "ci_low": -0.26, "ci_high": -0.15, "p_value": 0.001,
-         "model_better": True, "n_weeks": 26},
-        {"metric": "pai_area_10", "horizon": 1, "comparator": "ablation_police_only",
-         "difference": 0.35, "ci_low": 0.12, "ci_high": 0.55, "p_value": 0.01,
-         "model_better": True, "n_weeks": 26},
+        {
+            "metric": "poisson_deviance",
+            "horizon": 1,
+            "comparator": "last_week",
+            "difference": -0.21,
+            "ci_low": -0.26,
+            "ci_high": -0.15,
+            "p_value": 0.001,
+            "model_better": True,
+            "n_weeks": 26,
+        },
+        {
+            "metric": "pai_area_10",
+            "horizon": 1,
+            "comparator": "ablation_police_only",
+            "difference": 0.35,
+            "ci_low": 0.12,
+            "ci_high": 0.55,
+            "p_value": 0.01,
+            "model_better": True,
+            "n_weeks": 26,
+        },
     ]
     headline = {
-        "h1.model.poisson_deviance": 0.92, "h1.best_baseline.poisson_deviance": 1.13,
-        "h1.oracle.poisson_deviance": 0.86, "h1.oracle_capture.poisson_deviance": 0.78,
+        "h1.model.poisson_deviance": 0.92,
+        "h1.best_baseline.poisson_deviance": 1.13,
+        "h1.oracle.poisson_deviance": 0.86,
+        "h1.oracle_capture.poisson_deviance": 0.78,
         "h1.margin_police_only.pai_area_10.difference": 0.35,
         "h1.margin_police_only.pai_area_10.ci_low": 0.12,
         "h1.margin_police_only.pai_area_10.ci_high": 0.55,
     }
-    results = {"summary": {"baselines": ["last_week"], "horizons": [1, 2],
-                           "headline": headline, "acceptance": {}},
-               "table": table, "margins": margins, "feature_names": FEATURES}
+    results = {
+        "summary": {
+            "baselines": ["last_week"],
+            "horizons": [1, 2],
+            "headline": headline,
+            "acceptance": {},
+        },
+        "table": table,
+        "margins": margins,
+        "feature_names": FEATURES,
+    }
     paths["results"].write_text(json.dumps(results))
     linkage = {
-        "police": {"records_in": 5230, "linked": 5100, "quarantined": {"no_location": 127,
-                   "bad_date": 3}, "match_rate": 0.9751, "linked_by": {"code": 5100}},
-        "istv": {"records_in": 812, "linked": 790, "quarantined": {"no_match": 22},
-                 "match_rate": 0.9729, "linked_by": {"gazetteer_exact": 700,
-                                                    "gazetteer_fuzzy": 88, "nearest": 2}},
+        "police": {
+            "records_in": 5230,
+            "linked": 5100,
+            "quarantined": {"no_location": 127, "bad_date": 3},
+            "match_rate": 0.9751,
+            "linked_by": {"code": 5100},
+        },
+        "istv": {
+            "records_in": 812,
+            "linked": 790,
+            "quarantined": {"no_match": 22},
+            "match_rate": 0.9729,
+            "linked_by": {"gazetteer_exact": 700, "gazetteer_fuzzy": 88, "nearest": 2},
+        },
     }
     paths["linkage"].write_text(json.dumps(linkage))
-    meta = {"feature_names": FEATURES, "dispersion": 1.3, "interval": [0.1, 0.9],
-            "num_trees": 5, "params": {"num_leaves": 31, "learning_rate": 0.05},
-            "run_id": run_id, "model_uri": model_uri}
+    meta = {
+        "feature_names": FEATURES,
+        "dispersion": 1.3,
+        "interval": [0.1, 0.9],
+        "num_trees": 5,
+        "params": {"num_leaves": 31, "learning_rate": 0.05},
+        "run_id": run_id,
+        "model_uri": model_uri,
+    }
     paths["meta"].write_text(json.dumps(meta))
     paths["gate"].write_text(json.dumps(gate_report(run_id, model_uri, policy_sha)))
     write_png(root / "data/07_audit/plots/fairness.png", "fairness")

@@ -21,7 +21,11 @@ def log(tmp_path):
     path = tmp_path / "governance_log" / "audit.jsonl"
     for i, action in enumerate(["register", "approve", "approve", "publish", "rollback"]):
         append_entry(
-            path, actor=f"actor{i}", action=action, model="m", version=i + 1,
+            path,
+            actor=f"actor{i}",
+            action=action,
+            model="m",
+            version=i + 1,
             details={"rationale": f"reason {i}"},
         )
     return path

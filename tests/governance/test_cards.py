@@ -26,9 +26,16 @@ def _register(root, uri, pol, seed, metrics):
     run_id, model_uri = log_candidate(uri, seed=seed)
     paths = write_reports(root, run_id, model_uri, pol.sha256)
     register_candidate(
-        run_id=run_id, model_uri=model_uri, gate_report=paths["gate"], model_name=MODEL_NAME,
-        policy=pol, data_sha256="d" * 64, code_version="abc", backtest_metrics=metrics,
-        tracking_uri=uri, audit_log=root / "governance_log" / "audit.jsonl",
+        run_id=run_id,
+        model_uri=model_uri,
+        gate_report=paths["gate"],
+        model_name=MODEL_NAME,
+        policy=pol,
+        data_sha256="d" * 64,
+        code_version="abc",
+        backtest_metrics=metrics,
+        tracking_uri=uri,
+        audit_log=root / "governance_log" / "audit.jsonl",
     )
     return paths
 
@@ -39,20 +46,33 @@ def project(tmp_path):
     paths = _register(tmp_path, uri, pol, 0, {"h1.model.poisson_deviance": 0.92})
     weeks = pd.date_range("2023-01-02", periods=6, freq="7D")
     features = pd.DataFrame({"target_week": weeks, "y": [1.0, 2.0, 0.0, 3.0, None, None]})
+    (tmp_path / "data" / "04_features").mkdir(parents=True)
     features.to_parquet(tmp_path / "data" / "04_features" / "features.parquet")
     inputs = CardInputs.from_params(load_params(root=tmp_path))
     return {"uri": uri, "policy": pol, "paths": paths, "inputs": inputs, "root": tmp_path}
 
 
 def _publish(p, version=1):
-    return publish_card(p["inputs"], model_name=MODEL_NAME, version=version,
-                        policy=p["policy"], tracking_uri=p["uri"])
+    return publish_card(
+        p["inputs"],
+        model_name=MODEL_NAME,
+        version=version,
+        policy=p["policy"],
+        tracking_uri=p["uri"],
+    )
 
 
 def _approve_both(p, version):
     for who in ("r.adeyemi", "m.siddiqui"):
-        approve(model_name=MODEL_NAME, version=version, reviewer=who, rationale="read it",
-                policy=p["policy"], tracking_uri=p["uri"], audit_log=p["inputs"].audit_log)
+        approve(
+            model_name=MODEL_NAME,
+            version=version,
+            reviewer=who,
+            rationale="read it",
+            policy=p["policy"],
+            tracking_uri=p["uri"],
+            audit_log=p["inputs"].audit_log,
+        )
 
 
 def test_draft_card_matches_the_measured_reports(project):
@@ -64,19 +84,29 @@ def test_draft_card_matches_the_measured_reports(project):
     assert card["evaluation"]["headline"] == results["summary"]["headline"]
     for got, want in zip(card["evaluation"]["margins"], results["margins"], strict=True):
         assert (got["difference"], got["ci_low"], got["ci_high"]) == (
-            want["difference"], want["ci_low"], want["ci_high"])
+            want["difference"],
+            want["ci_low"],
+            want["ci_high"],
+        )
     model_h1 = next(r for r in results["table"] if r["method"] == "model" and r["horizon"] == 1)
-    row = next(m for m in card["evaluation"]["metrics"]
-               if (m["method"], m["horizon"], m["metric"]) == ("model", "1", "poisson_deviance"))
+    row = next(
+        m
+        for m in card["evaluation"]["metrics"]
+        if (m["method"], m["horizon"], m["metric"]) == ("model", "1", "poisson_deviance")
+    )
     assert row["value"] == model_h1["poisson_deviance"]
     gate = json.loads(project["paths"]["gate"].read_text())
     fair = {c["name"]: c for c in gate["checks"] if c["category"] == "fairness"}
     for c in card["fairness"]["checks"]:
         assert (c["value"], c["ci_low"], c["ci_high"], c["passed"]) == (
-            fair[c["name"]]["value"], fair[c["name"]]["ci_low"], fair[c["name"]]["ci_high"],
-            fair[c["name"]]["passed"])
+            fair[c["name"]]["value"],
+            fair[c["name"]]["ci_low"],
+            fair[c["name"]]["ci_high"],
+            fair[c["name"]]["passed"],
+        )
     assert [f["feature"] for f in card["explanations"]["top_features"]] == [
-        f["feature"] for f in gate["shap"]["top_features"]]
+        f["feature"] for f in gate["shap"]["top_features"]
+    ]
     linkage = json.loads(project["paths"]["linkage"].read_text())
     police = next(s for s in card["data"]["sources"] if s["source"] == "police")
     assert police["records_in"] == linkage["police"]["records_in"]
@@ -84,15 +114,21 @@ def test_draft_card_matches_the_measured_reports(project):
     istv = next(s for s in card["data"]["sources"] if s["source"] == "istv")
     assert istv["linked_by"]["nearest"] == "<5" and istv["match_rate"] == 0.9729
     assert (card["training"]["window_start"], card["training"]["window_end"]) == (
-        "2023-01-02", "2023-01-23")
+        "2023-01-02",
+        "2023-01-23",
+    )
     assert card["training"]["n_training_rows"] == 4
     assert card["hashes"]["policy_sha256"] == project["policy"].sha256
-    assert card["hashes"]["gate_report_sha256"] == hashlib.sha256(
-        project["paths"]["gate"].read_bytes()).hexdigest()
+    assert (
+        card["hashes"]["gate_report_sha256"]
+        == hashlib.sha256(project["paths"]["gate"].read_bytes()).hexdigest()
+    )
     assert card["features"]["sensitive_excluded"] is True
     assert any("stop and search" in u for u in card["intended_use"]["out_of_scope"])
-    assert "harmcast.card_sha256" not in MlflowClient(project["uri"]).get_model_version(
-        MODEL_NAME, "1").tags
+    assert (
+        "harmcast.card_sha256"
+        not in MlflowClient(project["uri"]).get_model_version(MODEL_NAME, "1").tags
+    )
 
 
 def test_html_is_self_contained(project):
@@ -108,8 +144,9 @@ def test_published_card_hash_equals_tag_and_is_never_overwritten(project):
     res = _publish(project)
     assert res.published and res.card.status == "published"
     card_bytes = (res.directory / "card.json").read_bytes()
-    tag = MlflowClient(project["uri"]).get_model_version(MODEL_NAME, "1").tags[
-        "harmcast.card_sha256"]
+    tag = (
+        MlflowClient(project["uri"]).get_model_version(MODEL_NAME, "1").tags["harmcast.card_sha256"]
+    )
     assert tag == hashlib.sha256(card_bytes).hexdigest() == res.sha256
     card = json.loads(card_bytes)
     assert card["approval"]["status"] == "approved"
@@ -125,8 +162,10 @@ def test_published_card_hash_equals_tag_and_is_never_overwritten(project):
 
 def test_changes_against_production(project):
     _approve_both(project, 1)
-    _register(project["root"], project["uri"], project["policy"], 1,
-              {"h1.model.poisson_deviance": 0.88})
+    _publish(project)
+    _register(
+        project["root"], project["uri"], project["policy"], 1, {"h1.model.poisson_deviance": 0.88}
+    )
     card = _publish(project, version=2).card
     assert card.changes.compared_with == "1"
     change = next(m for m in card.changes.metrics if m.metric == "h1.model.poisson_deviance")

@@ -16,10 +16,16 @@ from training.errors import GateFailed
 
 def _register(tmp_path, report, run_id, model_uri, pol):
     return register_candidate(
-        run_id=run_id, model_uri=model_uri, gate_report=report, model_name=MODEL_NAME,
-        policy=pol, data_sha256="d" * 64, code_version="abc123",
+        run_id=run_id,
+        model_uri=model_uri,
+        gate_report=report,
+        model_name=MODEL_NAME,
+        policy=pol,
+        data_sha256="d" * 64,
+        code_version="abc123",
         backtest_metrics={"poisson_deviance": 0.91, "pai_area_10": 3.2},
-        tracking_uri=tracking_uri(tmp_path), audit_log=tmp_path / "audit.jsonl",
+        tracking_uri=tracking_uri(tmp_path),
+        audit_log=tmp_path / "audit.jsonl",
     )
 
 
@@ -73,3 +79,53 @@ def test_report_for_another_run_or_policy_is_refused(tmp_path):
     ]
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def _cli_project(tmp_path, *, passed):
+    from mlflow_helpers import write_reports
+
+    pol = policy()
+    (tmp_path / "mlruns").mkdir()
+    uri = tracking_uri(tmp_path / "mlruns")
+    run_id, model_uri = log_candidate(uri)
+    paths = write_reports(tmp_path, run_id, model_uri, pol.sha256)
+    paths["gate"].write_text(json.dumps(gate_report(run_id, model_uri, pol.sha256, passed=passed)))
+    return uri
+
+
+def test_cli_register_fails_naming_each_check(tmp_path):
+    from typer.testing import CliRunner
+
+    from harmcast.cli import app
+
+    uri = _cli_project(tmp_path, passed=False)
+    result = CliRunner().invoke(app, ["register", "--root", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "failed: fpr_top_k:ethnic_band:B (fairness) value=1.6" in result.output
+    assert "Traceback" not in result.output
+    assert MlflowClient(uri).search_model_versions(f"name = '{MODEL_NAME}'") == []
+
+
+def test_cli_register_then_review(tmp_path):
+    from typer.testing import CliRunner
+
+    from harmcast.cli import app
+
+    uri = _cli_project(tmp_path, passed=True)
+    runner = CliRunner()
+    root = ["--root", str(tmp_path)]
+    assert runner.invoke(app, ["register", *root]).exit_code == 0
+    for who in ("r.adeyemi", "t.hughes"):
+        out = runner.invoke(
+            app,
+            ["review", "approve", "--version", "1", "--reviewer", who, "--rationale", "ok", *root],
+        )
+        assert out.exit_code == 0, out.output
+    assert "approved" in runner.invoke(app, ["review", "list", *root]).output
+    refused = runner.invoke(
+        app, ["review", "approve", "--version", "1", "--reviewer", "x", "--rationale", "ok", *root]
+    )
+    assert refused.exit_code == 1 and "not on the board roster" in refused.output
+    assert runner.invoke(app, ["review", "verify", *root]).exit_code == 0
+    client = MlflowClient(uri, registry_uri=uri)
+    assert str(client.get_model_version_by_alias(MODEL_NAME, "production").version) == "1"

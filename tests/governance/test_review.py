@@ -29,22 +29,33 @@ def registry(tmp_path):
     for seed in range(3):
         run_id, model_uri = log_candidate(uri, seed=seed)
         register_candidate(
-            run_id=run_id, model_uri=model_uri,
-            gate_report=gate_report(run_id, model_uri, pol.sha256), model_name=MODEL_NAME,
-            policy=pol, data_sha256="d" * 64, code_version="abc", backtest_metrics={},
-            tracking_uri=uri, audit_log=tmp_path / "audit.jsonl",
+            run_id=run_id,
+            model_uri=model_uri,
+            gate_report=gate_report(run_id, model_uri, pol.sha256),
+            model_name=MODEL_NAME,
+            policy=pol,
+            data_sha256="d" * 64,
+            code_version="abc",
+            backtest_metrics={},
+            tracking_uri=uri,
+            audit_log=tmp_path / "audit.jsonl",
         )
     return {"uri": uri, "policy": pol, "log": tmp_path / "audit.jsonl"}
 
 
 def _kw(reg):
-    return {"model_name": MODEL_NAME, "policy": reg["policy"], "tracking_uri": reg["uri"],
-            "audit_log": reg["log"]}
+    return {
+        "model_name": MODEL_NAME,
+        "policy": reg["policy"],
+        "tracking_uri": reg["uri"],
+        "audit_log": reg["log"],
+    }
 
 
 def _approve(reg, version, reviewer):
-    return approve(version=version, reviewer=reviewer, rationale=f"{reviewer} read the card",
-                   **_kw(reg))
+    return approve(
+        version=version, reviewer=reviewer, rationale=f"{reviewer} read the card", **_kw(reg)
+    )
 
 
 def _client(reg):
@@ -57,8 +68,10 @@ def test_quorum_needs_two_distinct_reviewers(registry):
     with pytest.raises(ReviewError) as info:
         _approve(registry, 1, "r.adeyemi")
     assert str(info.value) == DUPLICATE_REVIEWER.format(reviewer="r.adeyemi", version="1")
-    assert show_version(model_name=MODEL_NAME, version=1, tracking_uri=registry["uri"]).status \
+    assert (
+        show_version(model_name=MODEL_NAME, version=1, tracking_uri=registry["uri"]).status
         == "pending"
+    )
     second = _approve(registry, 1, "t.hughes")
     assert second.status == "approved" and second.production == "1" and second.previous is None
     tags = _client(registry).get_model_version(MODEL_NAME, "1").tags
@@ -95,8 +108,10 @@ def test_off_roster_and_empty_rationale_refused(registry):
     assert str(info.value) == NO_RATIONALE
     with pytest.raises(ReviewError, match="not on the board roster"):
         rollback(reviewer="intruder", rationale="x", **_kw(registry))
-    assert json.loads(_client(registry).get_model_version(MODEL_NAME, "1")
-                      .tags["harmcast.approvals"]) == []
+    assert (
+        json.loads(_client(registry).get_model_version(MODEL_NAME, "1").tags["harmcast.approvals"])
+        == []
+    )
 
 
 def test_non_gate_passed_version_cannot_be_approved(registry):
@@ -113,8 +128,10 @@ def test_rejection_is_final(registry):
     with pytest.raises(ReviewError) as info:
         _approve(registry, 2, "r.adeyemi")
     assert str(info.value) == ALREADY_REJECTED.format(model=MODEL_NAME, version="2")
-    statuses = {s.version: s.status for s in list_versions(model_name=MODEL_NAME,
-                                                           tracking_uri=registry["uri"])}
+    statuses = {
+        s.version: s.status
+        for s in list_versions(model_name=MODEL_NAME, tracking_uri=registry["uri"])
+    }
     assert statuses == {"3": "pending", "2": "rejected", "1": "pending"}
 
 

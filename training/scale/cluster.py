@@ -22,11 +22,11 @@ _CONNECT_TIMEOUT = "10s"
 
 @contextmanager
 def frame_config() -> Iterator[None]:
-    """Keep pandas dtypes in dask frames, so both paths give equal frames.
+    """Keep the pandas path's column dtypes in dask frames.
 
-    Dask converts object columns to pyarrow strings by default; the pandas path
-    keeps ``object``, and equality (and the parquet files) should not depend on
-    which path wrote them.
+    Dask may convert string columns to its own pyarrow string dtype; the frames
+    (and the parquet files written from them) should not depend on which path
+    built them.
     """
     with dask.config.set({"dataframe.convert-string": False}):
         yield

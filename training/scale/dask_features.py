@@ -33,7 +33,7 @@ def halo_blocks(adjacency: pd.DataFrame, blocks: pd.Series) -> pd.DataFrame:
     halo = pd.DataFrame({"area_code": pairs["neighbour_code"].to_numpy(),
                          BLOCK: blocks.reindex(pairs["area_code"]).to_numpy()})  # fmt: skip
     need = pd.concat([own, halo], ignore_index=True).drop_duplicates()
-    return need.astype({"area_code": object, BLOCK: "int64"}).reset_index(drop=True)
+    return need.astype({"area_code": str, BLOCK: "int64"}).reset_index(drop=True)
 
 
 def _features_meta(panel_meta: pd.DataFrame, areas: pd.DataFrame, adjacency: pd.DataFrame,

@@ -76,9 +76,10 @@ def _read_all(layout, sources: SourceParams, raw_dir: Path):
 
 def _link_partition(part, areas, boundaries, gazetteer, link: LinkParams) -> pd.DataFrame:
     if part.empty:
-        return part.assign(**{name: pd.Series(dtype=object) for name in _OUT})
+        return part.assign(**{name: pd.Series(dtype=str) for name in _OUT})
     found = pandas_link._link(part, areas, boundaries, gazetteer, link)
-    return part.assign(**dict(zip(_OUT, found, strict=True)))
+    return part.assign(**{name: pd.Series(values, index=part.index, dtype=str)
+                          for name, values in zip(_OUT, found, strict=True)})  # fmt: skip
 
 
 def _records(part: pd.DataFrame) -> pd.DataFrame:

@@ -46,8 +46,8 @@ def partition_by_area(frame: dd.DataFrame, blocks: pd.Series) -> dd.DataFrame:
 
 
 def panel_meta() -> pd.DataFrame:
-    """The empty panel frame (column names and dtypes)."""
-    meta = pd.DataFrame({"area_code": pd.Series(dtype=object),
+    """Return the empty panel frame (column names and dtypes)."""
+    meta = pd.DataFrame({"area_code": pd.Series(dtype=str),
                          "week_start": pd.Series(dtype="datetime64[ns]")})  # fmt: skip
     for column in PANEL_COLUMNS[2:]:
         meta[column] = pd.Series(dtype="float64")
@@ -75,7 +75,7 @@ def _panel_block(part: pd.DataFrame, blocks: pd.Series, weeks: pd.DatetimeIndex,
         panel = build_panel(records, pd.DataFrame({"area_code": codes}))
         panel = panel.set_index(["area_code", "week_start"]).reindex(grid, fill_value=0.0)
         panel = panel.reset_index()
-    panel = panel[PANEL_COLUMNS].astype({"area_code": object, "week_start": "datetime64[ns]"})
+    panel = panel[PANEL_COLUMNS].astype({"area_code": str, "week_start": "datetime64[ns]"})
     panel.columns.name = None
     return panel.astype({c: "float64" for c in [*COUNT_COLUMNS, "violence"]})
 

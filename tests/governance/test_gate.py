@@ -1,0 +1,109 @@
+import json
+
+import pytest
+
+from governance.explain import FoldModel
+from governance.gate import GateInputs, read_gate_report, run_gate, write_gate_report
+from tests.governance import gate_fixtures as gf
+
+
+def _inputs(inflate: dict[str, float] | None = None) -> GateInputs:
+    areas = gf.areas()
+    features = gf.feature_frame(areas, weeks=40)
+    weeks = sorted(features["origin_week"].unique())
+    booster = gf.train(features[features["origin_week"] < weeks[20]])
+    folds = [
+        FoldModel(fold=k, booster=gf.train(features[features["origin_week"] < weeks[w]], seed=k))
+        for k, w in enumerate((14, 17, 20))
+    ]
+    test = features[features["origin_week"] >= weeks[20]]
+    predictions = gf.predictions_from(booster, test)
+    if inflate:
+        band = test["area_code"].map(areas.set_index("area_code")["audit_ethnic_band"])
+        predictions["mu"] = predictions["mu"] * band.map(inflate).fillna(1.0).to_numpy()
+    return GateInputs(
+        predictions=predictions,
+        areas=areas,
+        booster=booster,
+        feature_names=gf.FEATURES,
+        features=features,
+        folds=folds,
+        run_id="r" * 32,
+        model_uri="models:/m-abc",
+    )
+
+
+def _policy():
+    # small groups make single weeks noisy: judge fairness on the bootstrap interval
+    policy = gf.policy(gate_on="ci")
+    return policy.model_copy(update={"shap": policy.shap.model_copy(update={"sample_rows": 300})})
+
+
+def test_fair_candidate_passes_and_report_round_trips(tmp_path):
+    policy = _policy()
+    report = run_gate(
+        _inputs(), policy, tracking_uri=None, model_name="harmcast-violence", out_dir=tmp_path
+    )
+    assert report.failed() == []
+    assert report.passed
+    assert report.policy_sha256 == policy.sha256 and len(report.policy_sha256) == 64
+    assert {c.category for c in report.checks} == {"fairness", "shap", "champion"}
+    assert report.champion["status"] == "skipped"
+    written = write_gate_report(report, tmp_path)
+    assert {p.name for p in written} == {
+        "gate_report.json",
+        "fairness.json",
+        "shap.json",
+        "gate_report.html",
+    }
+    html = (tmp_path / "gate_report.html").read_text()
+    assert policy.sha256 in html and "data:image/png;base64," in html
+    assert html.count("data:image/png;base64,") == 2
+    again = read_gate_report(tmp_path)
+    assert again == report
+    payload = json.loads((tmp_path / "gate_report.json").read_text())
+    assert payload["shap"]["top_features"][0]["feature"].startswith("violence_")
+    assert {"ratios", "groups", "references"} <= set(payload["fairness"])
+
+
+def test_unfair_candidate_fails_the_gate(tmp_path):
+    report = run_gate(
+        _inputs(inflate={"B": 1.6}),
+        _policy(),
+        tracking_uri=None,
+        model_name="harmcast-violence",
+        out_dir=tmp_path,
+    )
+    assert not report.passed
+    assert "fairness.calibration_ratio.ethnic_band.B" in report.failed()
+    assert all(name.startswith("fairness.") for name in report.failed())
+    html_path = write_gate_report(report, tmp_path)[-1]
+    assert "FAILED" in html_path.read_text()
+
+
+@pytest.mark.slow
+def test_gate_against_a_registered_champion(tmp_path):
+    import mlflow
+
+    inputs = _inputs()
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run():
+        info = mlflow.lightgbm.log_model(
+            inputs.booster, name="model", pip_requirements=["lightgbm"]
+        )
+    version = mlflow.register_model(info.model_uri, "harmcast-violence")
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.set_registered_model_alias("harmcast-violence", "production", version.version)
+    report = run_gate(
+        inputs,
+        _policy(),
+        tracking_uri=uri,
+        model_name="harmcast-violence",
+        out_dir=tmp_path / "audit",
+    )
+    assert report.champion["status"] == "compared"
+    assert report.champion["production_version"] == str(version.version)
+    champion_checks = [c for c in report.checks if c.category == "champion"]
+    assert champion_checks and all(c.passed for c in champion_checks)
+    assert report.passed

@@ -1,0 +1,140 @@
+"""The monitoring report: one self-contained HTML page over the whole log.
+
+Plots (matplotlib, Agg, embedded as base64 PNG): accuracy over the weeks
+(hit rate, PAI and calibration, weekly and pooled), calibration by audit group
+relative to the reference group (latest window), and input drift per source.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import jinja2  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from governance.policy import Policy  # noqa: E402
+from training.disclosure import suppress_small  # noqa: E402
+
+__all__ = ["TEMPLATE", "REPORT_FILE", "monitoring_figures", "render_report", "write_report"]
+
+TEMPLATE = Path(__file__).with_name("templates") / "monitoring_report.html.j2"
+REPORT_FILE = "monitoring_report.html"
+_TITLES = {
+    "accuracy": "Accuracy over the weeks",
+    "groups": "Calibration by audit group (relative to the reference group, latest window)",
+    "drift": "Input drift per source (count z)",
+}
+
+
+def _series(entries: list[dict], section: str, key: str) -> pd.Series:
+    values = {pd.Timestamp(e["week"]): (e.get(section) or {}).get(key) for e in entries}
+    return pd.Series(values, dtype="float64").sort_index()
+
+
+def _accuracy(entries: list[dict], policy: Policy) -> Figure:
+    fig = Figure(figsize=(9, 6.5))
+    axes = fig.subplots(3, 1, sharex=True)
+    mon = policy.monitoring
+    for ax, key, label in zip(axes, ("hit_rate", "pai", "calibration"),
+                              ("hit rate", "PAI", "calibration"), strict=True):  # fmt: skip
+        ax.plot(_series(entries, "score", key), "o", ms=3, color="0.6", label="week")
+        ax.plot(_series(entries, "window", key), "-", color="C3", lw=2, label="pooled window")
+        ax.set_ylabel(label)
+    axes[1].axhline(mon.min_pai, color="k", ls="--", lw=1, label="policy minimum")
+    for bound in mon.calibration_band:
+        axes[2].axhline(bound, color="k", ls="--", lw=1)
+    axes[0].legend(loc="best", fontsize=8)
+    axes[2].set_xlabel("week")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _groups(entries: list[dict], policy: Policy) -> Figure | None:
+    ratios = (entries[-1].get("window") or {}).get("group_ratios") or {}
+    bars = [(f"{g}: {label}", r) for g, d in ratios.items() for label, r in d.items()]
+    if not bars:
+        return None
+    fig = Figure(figsize=(8, 0.35 * len(bars) + 1.5))
+    ax = fig.subplots()
+    names, values = zip(*bars, strict=True)
+    low, high = policy.fairness.band
+    colours = ["C3" if not low <= v <= high else "C0" for v in values]
+    ax.barh(names, values, color=colours)
+    for bound in (low, 1.0, high):
+        ax.axvline(bound, color="k", ls="--" if bound != 1.0 else "-", lw=1)
+    ax.set_xlabel("calibration ratio to reference group")
+    fig.tight_layout()
+    return fig
+
+
+def _drift(entries: list[dict], policy: Policy) -> Figure:
+    rows = [{"week": pd.Timestamp(e["week"]), "source": d["source"], "z": d.get("count_z")}
+            for e in entries for d in e.get("drift", [])]  # fmt: skip
+    fig = Figure(figsize=(9, 3.5))
+    ax = fig.subplots()
+    if rows:
+        frame = pd.DataFrame(rows).astype({"z": "float64"})
+        for source, part in frame.groupby("source"):
+            ax.plot(part["week"], part["z"], "-o", ms=2, label=source)
+    limit = policy.monitoring.drift.max_count_z
+    ax.axhspan(-limit, limit, color="0.92", zorder=0)
+    ax.set_ylabel("count z")
+    ax.legend(loc="best", fontsize=8, ncol=3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def monitoring_figures(entries: list[dict], policy: Policy) -> dict[str, Figure]:
+    """Return the report's figures from the log entries (oldest first)."""
+    figures = {"accuracy": _accuracy(entries, policy), "drift": _drift(entries, policy)}
+    groups = _groups(entries, policy)
+    if groups is not None:
+        figures["groups"] = groups
+    return figures
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_report(entries: list[dict], policy: Policy, *, log_path: Path) -> str:
+    """Render the HTML report of the whole log (the latest entry on top)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE.parent),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    env.filters["num"] = lambda v: "" if v is None else f"{v:.3g}"
+    env.filters["small"] = lambda v: "" if v is None else suppress_small(v)
+    images = {name: _png(fig) for name, fig in monitoring_figures(entries, policy).items()}
+    return env.get_template(TEMPLATE.name).render(
+        entries=entries,
+        latest=entries[-1],
+        images=images,
+        titles=_TITLES,
+        breach_weeks=policy.monitoring.breach_weeks,
+        min_pai=policy.monitoring.min_pai,
+        band=policy.monitoring.calibration_band,
+        policy_sha256=policy.sha256,
+        log_path=log_path,
+        generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+
+
+def write_report(entries: list[dict], policy: Policy, out_dir: Path, *, log_path: Path) -> Path:
+    """Write ``monitoring_report.html`` into ``out_dir``; return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / REPORT_FILE
+    path.write_text(render_report(entries, policy, log_path=log_path), encoding="utf-8")
+    return path
