@@ -128,8 +128,27 @@ def compare_to_champion(
     tracking_uri, model_name : the MLflow registry and registered model.
     experiment : where the two evaluation runs are logged.
     """
+    # MLflow's fluent API reads process-wide URIs; restore the caller's after.
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    try:
+        return _compare(
+            rows, policy, tracking_uri=tracking_uri, model_name=model_name, experiment=experiment
+        )
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def _compare(
+    rows: pd.DataFrame,
+    policy: ChampionPolicy,
+    *,
+    tracking_uri: str,
+    model_name: str,
+    experiment: str,
+) -> ChampionResult:
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         version = client.get_model_version_by_alias(model_name, policy.alias)

@@ -13,7 +13,8 @@ All SHAP values are on the booster's raw (log-link) scale, where they add up:
   as the Spearman correlation between a feature's value and its SHAP value over
   the sample: a negative correlation means higher values push the forecast down
   on average. Features with a negligible share of the attribution
-  (``monotone_min_share``) are reported only: the sign of a tiny effect is noise. (A partial-dependence check would also catch it but costs a full
+  (``monotone_min_share``) are reported only: the sign of a tiny effect is
+  noise. (A partial-dependence check would also catch it but costs a full
   prediction per grid point.)
 - ``shap.rank_stability``: the Spearman correlation of mean |SHAP| between the
   backtest folds' boosters (min or mean over pairs), each explained on its own

@@ -111,13 +111,16 @@ class DriftPolicy(_Strict):
 
     trailing_weeks: int = Field(26, ge=4)
     min_trailing_weeks: int = Field(8, ge=2)
-    # |count - trailing mean| / sqrt(max(trailing variance, mean, 1)): beyond this, drift.
-    max_count_z: float = Field(4.0, gt=0)
+    # Two-sided tail probability of the week's count under a negative binomial
+    # with the trailing weeks' mean and variance: below this, drift.
+    min_count_p: float = Field(1e-4, gt=0, lt=1)
     # PSI of the areas' count distribution; judged only with enough records.
     max_psi: float = Field(0.25, gt=0)
     psi_min_records: int = Field(50, ge=1)
-    # A fall of the linkage match rate below the trailing mean by more than this.
+    # A fall of the linkage match rate below the trailing mean by more than this,
+    # judged only on weeks with enough records of the source.
     max_match_rate_drop: float = Field(0.10, gt=0, le=1)
+    match_rate_min_records: int = Field(30, ge=1)
 
 
 class MonitoringPolicy(_Strict):

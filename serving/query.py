@@ -7,6 +7,7 @@ service start, so that a request is a dictionary lookup per area.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ class _Horizon:
     order: list[str]
     rows: dict[str, dict[str, Any]]
     explained: dict[str, dict[str, Any]]
+    rows_json: dict[str, str]
+    explained_json: dict[str, str]
 
 
 def _base_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +65,7 @@ def _explanation(row: dict[str, Any], features: tuple[str, ...]) -> dict[str, An
             "description": row[f"driver_{i}_description"],
             "direction": row[f"driver_{i}_direction"],
             "contribution": float(row[f"driver_{i}_contribution"]),
-            "text": f"{row[f'driver_{i}_description']} {row[f'driver_{i}_direction']} "
-            "the forecast",
+            "text": f"{row[f'driver_{i}_description']} {row[f'driver_{i}_direction']} the forecast",
         }
         for i in range(1, N_DRIVERS + 1)
         if f"driver_{i}_feature" in row
@@ -85,13 +87,18 @@ class ForecastIndex:
         frame = snapshot.frame.sort_values(["horizon", "rank"])
         for horizon, part in frame.groupby("horizon", sort=True):
             records = part.to_dict("records")
+            rows = {r["area_code"]: _base_row(r) for r in records}
+            explained = {
+                r["area_code"]: _explanation(r, snapshot.meta.feature_names) for r in records
+            }
             self.horizons[int(horizon)] = _Horizon(
                 target_week=pd.Timestamp(part["target_week"].iloc[0]).date().isoformat(),
                 order=[r["area_code"] for r in records],
-                rows={r["area_code"]: _base_row(r) for r in records},
-                explained={
-                    r["area_code"]: _explanation(r, snapshot.meta.feature_names) for r in records
-                },
+                rows=rows,
+                explained=explained,
+                # serialised once: a whole-city answer is then a join, not a dump
+                rows_json={c: json.dumps(row) for c, row in rows.items()},
+                explained_json={c: json.dumps({**rows[c], **explained[c]}) for c in rows},
             )
         first = self.horizons[min(self.horizons)]
         areas = frame.drop_duplicates("area_code").sort_values("area_code")
@@ -165,6 +172,22 @@ class ForecastIndex:
             "n_areas": len(h.order),
             "forecasts": forecasts,
         }
+
+    def answer_json(self, request: ForecastRequest) -> bytes:
+        """Return :meth:`answer` serialised as JSON bytes (from prebuilt row strings)."""
+        horizon = self._resolve_horizon(request.week, request.horizon)
+        h = self.horizons[horizon]
+        codes = self._codes(h, request.areas, request.top_k)
+        rows = h.explained_json if request.explain else h.rows_json
+        head = {
+            "model": {"name": self.meta.model_name, "version": self.meta.model_version},
+            "origin_week": self.meta.origin_week,
+            "target_week": h.target_week,
+            "horizon": horizon,
+            "n_areas": len(h.order),
+        }
+        body = json.dumps(head)[:-1] + ', "forecasts": [' + ", ".join(rows[c] for c in codes)
+        return (body + "]}").encode()
 
     def answer_geojson(self, request: ForecastRequest) -> dict[str, Any]:
         """Return :meth:`answer` as a GeoJSON FeatureCollection of area centroids."""

@@ -16,6 +16,7 @@ from typing import Any
 import bentoml
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from starlette.responses import Response
 
 from serving.auth import BearerAuth
 from serving.query import ForecastIndex
@@ -50,7 +51,7 @@ class HarmcastForecast:
             "passed" if checked else f"skipped ({TRACKING_URI_ENV} unset or unreachable)",
         )
 
-    def _answer(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, method: str, request: dict[str, Any]) -> Any:
         try:
             return getattr(self.index, method)(ForecastRequest.model_validate(request))
         except RequestError as exc:
@@ -58,22 +59,23 @@ class HarmcastForecast:
 
     @bentoml.api(input_spec=ForecastRequest)
     def forecast(self, **request: Any) -> dict[str, Any]:
-        """Expected counts, intervals, P(>=1), ranks and hotspot flags per area."""
-        return self._answer("answer", request)
+        """Return expected counts, intervals, P(>=1), ranks and hotspot flags per area."""
+        # prebuilt JSON rows skip BentoML's per-object serialisation of big answers
+        return Response(self._answer("answer_json", request), media_type="application/json")
 
     @bentoml.api(input_spec=ForecastRequest)
     def forecast_geojson(self, **request: Any) -> dict[str, Any]:
-        """The forecasts as a GeoJSON FeatureCollection of area centroids."""
+        """Return the forecasts as a GeoJSON FeatureCollection of area centroids."""
         return self._answer("answer_geojson", request)
 
     @pages.get("/model_card")
     def model_card(self) -> dict[str, Any]:
-        """The published model card (card.json) of the served version."""
+        """Return the published model card (card.json) of the served version."""
         return self.bundle.card
 
     @pages.get("/model_card.html", response_class=HTMLResponse)
     def model_card_html(self) -> str:
-        """The published model card as HTML."""
+        """Return the published model card as HTML."""
         return self.bundle.card_html
 
     @pages.get("/areas")

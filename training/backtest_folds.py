@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import BacktestParams, ModelParams
+from training.errors import SchemaError
 from training.features import feature_columns
 from training.model import fit_forecaster
 
@@ -58,11 +59,13 @@ class Fold:
 
 
 def scored_weeks(features: pd.DataFrame, params: BacktestParams) -> pd.DatetimeIndex:
-    """The last ``params.weeks`` target weeks with an observed ``y``."""
+    """Return the last ``params.weeks`` target weeks with an observed ``y``."""
     observed = pd.DatetimeIndex(features.loc[features["y"].notna(), "target_week"].unique())
     observed = observed.sort_values()
     if len(observed) <= params.weeks:
-        raise ValueError(NO_WEEKS.format(have=len(observed), need=params.weeks))
+        raise SchemaError(
+            "features", NO_WEEKS.format(have=len(observed), need=params.weeks), field="y"
+        )
     return observed[-params.weeks :]
 
 
@@ -110,9 +113,7 @@ def fit_folds(
 
     def run(task):
         fold, method, columns, rows, test_rows, rounds = task
-        forecaster = fit_forecaster(
-            features, columns, model, num_boost_round=rounds, rows=rows
-        )
+        forecaster = fit_forecaster(features, columns, model, num_boost_round=rounds, rows=rows)
         test = features.iloc[test_rows]
         out = forecaster.predict(test)
         out.insert(0, "method", method)

@@ -37,7 +37,7 @@ _TABLE_COLUMNS = {
 
 
 def baselines_of(predictions: pd.DataFrame) -> list[str]:
-    """The baseline methods present in ``predictions``."""
+    """Return the baseline methods present in ``predictions``."""
     return sorted(set(predictions["method"].unique()) - set(NOT_BASELINES))
 
 
@@ -76,8 +76,7 @@ def score_backtest(
     baselines = baselines_of(predictions)
     horizons = sorted(int(h) for h in table["horizon"].unique())
     ablation_h = sorted(
-        int(h)
-        for h in table.loc[table["method"] == "ablation_police_only", "horizon"].unique()
+        int(h) for h in table.loc[table["method"] == "ablation_police_only", "horizon"].unique()
     )
     rows, headline, beats = [], {}, {}
     for metric, better in HEADLINE_METRICS.items():
@@ -138,7 +137,7 @@ def _headline(table, metric, best, horizon, has_oracle) -> dict:
 
 
 def _acceptance(beats: dict, margins: pd.DataFrame) -> dict:
-    """The model beats every baseline and its CI over the best one excludes zero."""
+    """Check that the model beats every baseline and its CI over the best one excludes zero."""
     best = margins.loc[margins["comparator"] != "ablation_police_only"]
     out = {}
     for (metric, horizon), row in best.set_index(["metric", "horizon"]).iterrows():
@@ -148,7 +147,7 @@ def _acceptance(beats: dict, margins: pd.DataFrame) -> dict:
 
 
 def table_markdown(table: pd.DataFrame, margins: pd.DataFrame, summary: dict) -> str:
-    """A readable results table: headline at horizon 1, margins, then every horizon."""
+    """Return a readable results table: headline at horizon 1, margins, then every horizon."""
     cols = [c for c in _TABLE_COLUMNS if c in table.columns]
     h1 = table.loc[table["horizon"] == 1].sort_values("poisson_deviance")
     lines = ["# Backtest results", ""]

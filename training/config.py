@@ -163,7 +163,9 @@ class ServingParams(_Strict):
 class DaskParams(_Strict):
     """Running linking, panel, features and training on a Dask cluster (docs/scale.md)."""
 
-    enabled: bool = Field(False, description="Use the Dask path of the pipeline.")
+    enabled: bool = Field(
+        False, description="Take the Dask path where a caller offers both (scale run always does)."
+    )
     scheduler_address: str | None = Field(
         None, description="A running scheduler (tcp://host:8786); None starts a LocalCluster."
     )
@@ -179,6 +181,12 @@ class DaskParams(_Strict):
         500_000, ge=1, description="Raw records per partition while linking."
     )
     memory_limit: str = Field("auto", description="Memory limit per LocalCluster worker.")
+    dashboard_address: str = Field(
+        ":0", description="LocalCluster HTTP address (':0': a free port; ':8787' is the usual)."
+    )
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds to wait for the scheduler at scheduler_address."
+    )
 
 
 class Paths(_Strict):

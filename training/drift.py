@@ -2,9 +2,10 @@
 
 Three signals per source, each against the trailing weeks of the panel:
 
-- ``count_z``: the week's total against the trailing totals,
-  ``(x - mean) / sqrt(max(variance, mean, 1))`` (overdispersed Poisson). A
-  feed that stops or doubles lands far outside.
+- ``count_p``: the two-sided tail probability of the week's total under a
+  negative binomial with the trailing totals' mean and variance (Poisson when
+  they are not overdispersed). A feed that stops or doubles is very unlikely.
+  ``count_z``, ``(x - mean) / sqrt(max(variance, mean, 1))``, is reported.
 - ``psi``: population stability index of the areas' count distribution (bins
   0, 1, 2, 3-4, 5+). Judged only with enough records that week, as small
   samples make PSI noisy.
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from governance.policy import DriftPolicy
 
-__all__ = ["SOURCE_COLUMNS", "PSI_BINS", "source_drift", "psi"]
+__all__ = ["SOURCE_COLUMNS", "PSI_BINS", "source_drift", "psi", "count_p_value"]
 
 #: The panel columns that count each source's records.
 SOURCE_COLUMNS = {
@@ -47,6 +49,28 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+def count_p_value(count: float, mean: float, var: float) -> float:
+    """Return the two-sided tail probability of ``count`` given trailing ``mean``, ``var``.
+
+    Examples
+    --------
+    >>> count_p_value(0, 13.0, 13.0) < 1e-4
+    True
+    >>> count_p_value(13, 13.0, 13.0) > 0.5
+    True
+    """
+    if not np.isfinite(mean) or mean <= 0:
+        return 1.0 if count == 0 else 0.0
+    if np.isfinite(var) and var > mean:
+        size = mean**2 / (var - mean)
+        dist = stats.nbinom(size, size / (size + mean))
+    else:
+        dist = stats.poisson(mean)
+    x = round(count)
+    tail = min(dist.cdf(x), dist.sf(x - 1))
+    return float(min(1.0, 2.0 * tail))
+
+
 def _counts(panel: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """Area x week matrix of one source's counts."""
     values = panel[list(columns)].sum(axis=1)
@@ -62,6 +86,7 @@ def source_drift(
     week: pd.Timestamp,
     *,
     match_rates: dict[str, float | None],
+    records_in: dict[str, int] | None = None,
     baseline_rates: dict[str, float],
     policy: DriftPolicy,
 ) -> list[dict]:
@@ -73,13 +98,15 @@ def source_drift(
     week : the week judged; the trailing weeks are the ``policy.trailing_weeks``
         before it.
     match_rates : this week's linkage match rate per source (None: not delivered).
+    records_in : this week's records read per source (the match rate is judged
+        only from ``policy.match_rate_min_records``); None: always judged.
     baseline_rates : the trailing mean match rate per source.
     policy : thresholds.
 
     Returns
     -------
     list of dict
-        One per source: ``source, count, trailing_mean, count_z, psi,
+        One per source: ``source, count, trailing_mean, count_z, count_p, psi,
         match_rate, match_rate_drop, judged, breaches`` (breach names such as
         ``count``, ``psi``, ``match_rate``).
     """
@@ -99,21 +126,23 @@ def source_drift(
         var = float(totals.var(ddof=1)) if len(totals) > 1 else float("nan")
         count = float(now.sum())
         z = (count - mean) / np.sqrt(max(var, mean, 1.0)) if judged else float("nan")
+        p_value = count_p_value(count, mean, var) if judged else float("nan")
         value_psi = psi(trailing.to_numpy(float).ravel(), now) if judged else float("nan")
         rate = match_rates.get(source)
         base = baseline_rates.get(source)
         drop = float(base - rate) if rate is not None and base is not None else float("nan")
         breaches = []
-        if judged and abs(z) > policy.max_count_z:
+        if judged and p_value < policy.min_count_p:
             breaches.append("count")
         big = min(count, mean) >= policy.psi_min_records
         if judged and big and value_psi > policy.max_psi:
             breaches.append("psi")
-        if np.isfinite(drop) and drop > policy.max_match_rate_drop:
+        enough = records_in is None or records_in.get(source, 0) >= policy.match_rate_min_records
+        if enough and np.isfinite(drop) and drop > policy.max_match_rate_drop:
             breaches.append("match_rate")
         out.append({
             "source": source, "count": count, "trailing_mean": mean, "count_z": float(z),
-            "psi": value_psi, "match_rate": rate, "match_rate_drop": drop,
+            "count_p": p_value, "psi": value_psi, "match_rate": rate, "match_rate_drop": drop,
             "judged": bool(judged), "breaches": breaches,
         })  # fmt: skip
     return out

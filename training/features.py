@@ -224,7 +224,9 @@ def _matrices(panel: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Index, dict[str
         raise SchemaError("panel", NOT_A_GRID.format(missing=missing))
     weeks = pd.DatetimeIndex(wide.index)
     codes = wide[TARGET].columns
-    mats = {c: wide[c].reindex(columns=codes).to_numpy(np.float64) for c in (TARGET, *SOURCE_COLUMNS)}
+    mats = {
+        c: wide[c].reindex(columns=codes).to_numpy(np.float64) for c in (TARGET, *SOURCE_COLUMNS)
+    }
     return weeks, codes, mats
 
 
@@ -239,7 +241,9 @@ def _history_block(
     block: dict[str, np.ndarray] = {}
     history: dict[str, dict[str, np.ndarray]] = {}
     for column in (TARGET, *SOURCE_COLUMNS):
-        history[column] = _history(mats[column], params, origins, expanding=column in NEIGHBOUR_COLUMNS)
+        history[column] = _history(
+            mats[column], params, origins, expanding=column in NEIGHBOUR_COLUMNS
+        )
         for name, values in history[column].items():
             block[f"{column}_{name}"] = values
     spread = _neighbour_matrix(adjacency, codes)
@@ -290,7 +294,7 @@ def _neighbour_matrix(adjacency: pd.DataFrame, codes: pd.Index) -> sparse.csr_ma
 
 
 def _static_block(areas: pd.DataFrame, codes: pd.Index, n_origins: int) -> dict[str, np.ndarray]:
-    """Static covariates repeated for each origin week."""
+    """Repeat the static covariates for each origin week."""
     table = areas.drop(columns=[c for c in areas.columns if c.startswith(SENSITIVE_PREFIX)])
     table = table.drop_duplicates("area_code").set_index("area_code")
     absent = codes.difference(table.index)

@@ -79,7 +79,7 @@ class Forecaster:
         return cls(booster, names, float(dispersion), tuple(interval))
 
     def predict_mu(self, frame: pd.DataFrame) -> np.ndarray:
-        """Expected counts for each row of ``frame``."""
+        """Return the expected counts for each row of ``frame``."""
         for name in self.feature_names:
             if name not in frame.columns:
                 raise SchemaError("features", MISSING_FEATURE, field=name)
@@ -131,7 +131,7 @@ class Forecaster:
 
 
 def lgb_params(params: ModelParams) -> dict:
-    """The LightGBM parameter dict for :func:`lightgbm.train`."""
+    """Return the LightGBM parameter dict for :func:`lightgbm.train`."""
     return {
         "objective": "poisson",
         "learning_rate": params.learning_rate,

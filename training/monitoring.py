@@ -12,8 +12,9 @@ is judged on the last ``monitoring.window_weeks`` weeks pooled:
 - ``fairness.<grouping>.<group>``: a group's calibration relative to the
   reference group's inside ``fairness.band``.
 
-Calibration checks breach only when the whole interval (Poisson, on the log
-scale) lies outside the band. A check that breaches ``monitoring.breach_weeks``
+Calibration checks breach only when the whole interval (quasi-Poisson, on
+the log scale, dispersion from the window's Pearson residuals) lies outside
+the band. A check that breaches ``monitoring.breach_weeks``
 weeks in a row (drift checks included) puts the model up for review.
 """
 
@@ -70,7 +71,8 @@ def score_forecast(
     -------
     dict or None
         ``origin_week, n_areas, sum_mu, sum_y, hot_y, hot_km2_share,
-        hit_rate, pai, calibration`` and ``groups: {grouping: {label: {n_areas,
+        pearson`` (sum of squared Pearson residuals), ``hit_rate, pai,
+        calibration`` and ``groups: {grouping: {label: {n_areas,
         sum_mu, sum_y}}}``; None when the snapshot has no horizon-1 row for
         ``week``.
     """
@@ -111,6 +113,9 @@ def score_forecast(
         "sum_y": sum_y,
         "hot_y": hot_y,
         "hot_km2_share": share,
+        "pearson": float(
+            ((scored["violence"] - scored["mu"]) ** 2 / scored["mu"].clip(lower=1e-6)).sum()
+        ),
         "hit_rate": hot_y / sum_y if sum_y > 0 else None,
         "pai": (hot_y / sum_y) / share if sum_y > 0 and share > 0 else None,
         "calibration": sum_mu / sum_y if sum_y > 0 else None,
@@ -118,12 +123,18 @@ def score_forecast(
     }
 
 
-def _interval_outside(mu: float, y: float, band: tuple[float, float], z: float, extra: float = 0):
-    """Ratio mu/y, and whether its whole log-scale interval lies outside ``band``."""
+def _interval_outside(
+    mu: float, y: float, band: tuple[float, float], z: float, *, phi: float, extra: float = 0
+):
+    """Ratio mu/y, and whether its whole log-scale interval lies outside ``band``.
+
+    The variance of ``log(y)`` is ``phi / y`` (quasi-Poisson): area shocks make
+    weekly counts overdispersed, and Poisson intervals would be too narrow.
+    """
     if y <= 0 or mu <= 0:
         return None, False
     log_ratio = math.log(mu / y)
-    half = z * math.sqrt(1.0 / y + extra)
+    half = z * math.sqrt(phi * (1.0 / y + extra))
     low, high = log_ratio - half, log_ratio + half
     outside = high < math.log(band[0]) or low > math.log(band[1])
     return math.exp(log_ratio), outside
@@ -157,13 +168,17 @@ def judge_window(scores: list[dict], policy: Policy) -> tuple[dict, list[str]]:
     sum_mu = sum(s["sum_mu"] for s in scores)
     hot_y = sum(s["hot_y"] for s in scores)
     share = float(np.mean([s["hot_km2_share"] for s in scores]))
-    pooled: dict = {"weeks": len(scores), "sum_y": sum_y, "sum_mu": sum_mu}
+    n_rows = sum(s["n_areas"] for s in scores)
+    phi = max(1.0, sum(s.get("pearson", 0.0) for s in scores) / max(n_rows - 1, 1))
+    pooled: dict = {"weeks": len(scores), "sum_y": sum_y, "sum_mu": sum_mu, "dispersion": phi}
     pooled["hit_rate"] = hot_y / sum_y if sum_y > 0 else None
     pooled["pai"] = pooled["hit_rate"] / share if sum_y > 0 and share > 0 else None
     breaches = []
     if pooled["pai"] is not None and pooled["pai"] < mon.min_pai:
         breaches.append("accuracy.pai")
-    pooled["calibration"], outside = _interval_outside(sum_mu, sum_y, mon.calibration_band, z)
+    pooled["calibration"], outside = _interval_outside(
+        sum_mu, sum_y, mon.calibration_band, z, phi=phi
+    )
     if outside:
         breaches.append("accuracy.calibration")
     ratios: dict[str, dict[str, float]] = {}
@@ -184,7 +199,12 @@ def judge_window(scores: list[dict], policy: Policy) -> tuple[dict, list[str]]:
             if label == ref or t["n_areas"] < fair.min_group_areas:
                 continue
             ratio, outside = _interval_outside(
-                t["sum_mu"] / ref_cal, t["sum_y"], fair.band, z, extra=1.0 / totals[ref]["sum_y"]
+                t["sum_mu"] / ref_cal,
+                t["sum_y"],
+                fair.band,
+                z,
+                phi=phi,
+                extra=1.0 / totals[ref]["sum_y"],
             )
             if ratio is not None:
                 ratios[grouping][label] = ratio

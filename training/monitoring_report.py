@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import jinja2  # noqa: E402
+import matplotlib.dates as mdates  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -30,13 +32,20 @@ REPORT_FILE = "monitoring_report.html"
 _TITLES = {
     "accuracy": "Accuracy over the weeks",
     "groups": "Calibration by audit group (relative to the reference group, latest window)",
-    "drift": "Input drift per source (count z)",
+    "drift": "Input drift per source (how unlikely each week's count is, -log10 p)",
 }
 
 
 def _series(entries: list[dict], section: str, key: str) -> pd.Series:
     values = {pd.Timestamp(e["week"]): (e.get(section) or {}).get(key) for e in entries}
     return pd.Series(values, dtype="float64").sort_index()
+
+
+def _date_axis(ax) -> None:
+    # few, short labels: tick layout dominates the cost of drawing these figures
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _accuracy(entries: list[dict], policy: Policy) -> Figure:
@@ -51,10 +60,10 @@ def _accuracy(entries: list[dict], policy: Policy) -> Figure:
     axes[1].axhline(mon.min_pai, color="k", ls="--", lw=1, label="policy minimum")
     for bound in mon.calibration_band:
         axes[2].axhline(bound, color="k", ls="--", lw=1)
-    axes[0].legend(loc="best", fontsize=8)
+    axes[0].legend(loc="upper left", fontsize=8)
     axes[2].set_xlabel("week")
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    _date_axis(axes[2])
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.97, bottom=0.08, hspace=0.12)
     return fig
 
 
@@ -72,25 +81,26 @@ def _groups(entries: list[dict], policy: Policy) -> Figure | None:
     for bound in (low, 1.0, high):
         ax.axvline(bound, color="k", ls="--" if bound != 1.0 else "-", lw=1)
     ax.set_xlabel("calibration ratio to reference group")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.3, right=0.97, top=0.95, bottom=0.6 / (0.35 * len(bars) + 1.5))
     return fig
 
 
 def _drift(entries: list[dict], policy: Policy) -> Figure:
-    rows = [{"week": pd.Timestamp(e["week"]), "source": d["source"], "z": d.get("count_z")}
+    rows = [{"week": pd.Timestamp(e["week"]), "source": d["source"], "p": d.get("count_p")}
             for e in entries for d in e.get("drift", [])]  # fmt: skip
     fig = Figure(figsize=(9, 3.5))
     ax = fig.subplots()
     if rows:
-        frame = pd.DataFrame(rows).astype({"z": "float64"})
+        frame = pd.DataFrame(rows).astype({"p": "float64"})
+        frame["score"] = -np.log10(frame["p"].clip(lower=1e-12))
         for source, part in frame.groupby("source"):
-            ax.plot(part["week"], part["z"], "-o", ms=2, label=source)
-    limit = policy.monitoring.drift.max_count_z
-    ax.axhspan(-limit, limit, color="0.92", zorder=0)
-    ax.set_ylabel("count z")
-    ax.legend(loc="best", fontsize=8, ncol=3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+            ax.plot(part["week"], part["score"], "-o", ms=2, label=source)
+    limit = -np.log10(policy.monitoring.drift.min_count_p)
+    ax.axhline(limit, color="C3", ls="--", lw=1, label="policy")
+    ax.set_ylabel("-log10 p of the count")
+    ax.legend(loc="upper left", fontsize=8, ncol=5)
+    _date_axis(ax)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.15)
     return fig
 
 
@@ -105,7 +115,7 @@ def monitoring_figures(entries: list[dict], policy: Policy) -> dict[str, Figure]
 
 def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=90)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

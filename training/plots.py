@@ -66,7 +66,7 @@ def calibration_figure(calibration: pd.DataFrame) -> Figure:
 
 
 def coverage_curves_figure(table: pd.DataFrame, prefix: str, label: str) -> Figure:
-    """A hot-spot metric against the share of the city selected."""
+    """Plot a hot-spot metric against the share of the city selected."""
     grid = [c for c in _CURVE_GRID if f"{prefix}_{round(c * 100)}" in table.columns]
     fig = Figure(figsize=(6, 5))
     ax = fig.subplots()

@@ -66,7 +66,7 @@ def sha256_file(path: str | Path) -> str:
 
 
 def code_version(root: str | Path = ".") -> str:
-    """The git commit of ``root`` (``+dirty`` with local changes), else the package version."""
+    """Return the git commit of ``root`` (``+dirty`` if changed), else the package version."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True

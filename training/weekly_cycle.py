@@ -179,8 +179,9 @@ def run_weekly(
     window, breaches = judge_window(scored[-mon.window_weeks :], policy)
     rates = {s: r.get("match_rate") for s, r in ingest.report.items()}
     baseline = _baseline_rates(history, paths.resolve("linked"), mon.drift.trailing_weeks)
-    drift = source_drift(grown, ingest.week, match_rates=rates, baseline_rates=baseline,
-                         policy=mon.drift)  # fmt: skip
+    counts = {s: int(r.get("records_in", 0)) for s, r in ingest.report.items()}
+    drift = source_drift(grown, ingest.week, match_rates=rates, records_in=counts,
+                         baseline_rates=baseline, policy=mon.drift)  # fmt: skip
     breaches += [f"drift.{d['source']}.{b}" for d in drift for b in d["breaches"]]
     week_label = f"{ingest.week:%Y-%m-%d}"
     entry = {

@@ -23,7 +23,7 @@ from harmcast.commands._common import (
     get_params,
 )
 
-__all__ = ["register", "register_command", "review_app", "card_command"]
+__all__ = ["register", "audit", "register_command", "review_app", "card_command"]
 
 AuditLogOption = Annotated[
     Path | None,
@@ -268,8 +268,56 @@ def card_command(
     console.print(f"{state} card {result.directory} (card.json sha256 {result.sha256[:16]})")
 
 
+# --- audit: the governance gate -------------------------------------------------
+
+
+def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
+    """Run the governance gate (fairness, SHAP, champion) on the trained candidate.
+
+    Writes data/07_audit/gate_report.{json,html} and plots, logs them to the
+    candidate's MLflow run, tags it harmcast.gate, and exits 1 when the gate fails.
+    """
+    from governance.gate import audit_candidate
+    from governance.policy import DEFAULT_POLICY_PATH, load_policy
+    from training.errors import GateFailed
+
+    params = get_params(params_file, root)
+    policy_path = params.paths.root / params.paths.policy
+    with fail_clearly():
+        policy = load_policy(policy_path if policy_path.is_file() else DEFAULT_POLICY_PATH)
+        report = audit_candidate(params, policy)
+    table = Table("check", "verdict", "value", "bounds", "interval", title="governance gate")
+    for c in sorted(report.checks, key=lambda c: (c.passed, not c.gated, c.name)):
+        if not c.gated and c.passed:
+            continue  # reported-only checks in bounds live in the HTML report
+        verdict = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
+        table.add_row(
+            c.name,
+            verdict if c.gated else "[dim]report[/]",
+            _num(c.value),
+            f"[{_num(c.lower)}, {_num(c.upper)}]",
+            "" if c.ci_low is None else f"{_num(c.ci_low)} to {_num(c.ci_high)}",
+        )
+    console.print(table)
+    out = params.paths.resolve("audit")
+    n_gated = sum(c.gated for c in report.checks)
+    console.print(
+        f"report: {out / 'gate_report.html'} ({n_gated} gated checks, "
+        f"policy {report.policy_sha256[:12]})"
+    )
+    with fail_clearly():
+        if not report.passed:
+            raise GateFailed(report.failed())
+    console.print("[green]gate passed[/]")
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("audit")(audit)
     app.command("register")(register_command)
     app.add_typer(review_app, name="review")
     app.command("card")(card_command)

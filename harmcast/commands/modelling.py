@@ -129,7 +129,9 @@ def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
         f"features in {time.perf_counter() - start:.0f}s (NB dispersion "
         f"{forecaster.dispersion:.3f}) -> {models}"
     )
-    console.print(f"MLflow run {meta['run_id']}, model {meta['model_uri']} at {tracking_uri(params)}")
+    console.print(
+        f"MLflow run {meta['run_id']}, model {meta['model_uri']} at {tracking_uri(params)}"
+    )
 
 
 def _print_table(table, margins, summary) -> None:

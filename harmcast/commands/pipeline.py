@@ -1,9 +1,143 @@
-"""harmcast commands: pipeline."""
+"""harmcast commands: the end-to-end main job (``harmcast run``).
+
+The main job runs the same commands a user would, in order, in one process:
+synth, ingest, panel, features, backtest, train, audit, register, the demo
+board's approvals, card, snapshot, bento import, and finally serve.
+"""
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from harmcast.commands._common import (
+    ParamsOption,
+    RootOption,
+    console,
+    err_console,
+    fail_clearly,
+    get_params,
+)
+
+DEMO_RATIONALE = (
+    "Demo approval on the synthetic city: gate passed, card reviewed, "
+    "forecasts are for area-level planning only."
+)
+
+
+def _invoke(app: typer.Typer, args: list[str]) -> None:
+    """Run one harmcast command in-process; stop the job when it fails."""
+    console.rule(f"[bold]harmcast {' '.join(args)}")
+    try:
+        app(args, standalone_mode=False)
+    except typer.Exit as exc:
+        if exc.exit_code:
+            err_console.print(f"[bold red]harmcast {args[0]} failed; the main job stops here.")
+            raise
+    except SystemExit as exc:
+        if exc.code:
+            raise typer.Exit(code=int(exc.code)) from exc
+
+
+def _pending_version(params) -> int:
+    """The newest registered version (the one the job just registered)."""
+    from governance.review import list_versions
+    from training.config import tracking_uri
+
+    with fail_clearly():
+        versions = list_versions(params.tracking.registered_model, tracking_uri=tracking_uri(params))
+    return max(int(_field(v, "version")) for v in versions)
+
+
+def _field(item, name: str):
+    return item[name] if isinstance(item, dict) else getattr(item, name)
+
+
+def run(
+    root: RootOption = Path("."),
+    params_file: ParamsOption = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End by serving on localhost.")
+    ] = True,
+    synth: Annotated[
+        bool,
+        typer.Option("--synth/--no-synth", help="Generate the synthetic city (else use data/01_raw)."),
+    ] = True,
+) -> None:
+    """Run the main job end to end on the embedded default (synthetic city)."""
+    from governance.policy import load_policy
+    from harmcast.cli import app
+
+    params = get_params(params_file, root)
+    common = ["--root", str(root)] + (["--params", str(params_file)] if params_file else [])
+    steps = (["synth"] if synth else []) + [
+        "ingest",
+        "panel",
+        "features",
+        "backtest",
+        "train",
+        "audit",
+        "register",
+    ]
+    for step in steps:
+        _invoke(app, [step, *common])
+
+    version = _pending_version(params)
+    with fail_clearly():
+        policy = load_policy(params.paths.resolve("policy"))
+    for reviewer in policy.board.demo_reviewers:
+        _invoke(
+            app,
+            ["review", "approve", "--version", str(version), "--reviewer", reviewer,
+             "--rationale", DEMO_RATIONALE, *common],
+        )  # fmt: skip
+    _invoke(app, ["card", "--version", str(version), *common])
+    _invoke(app, ["snapshot", *common])
+    _invoke(app, ["bento", "import", *common])
+    _print_summary(params, version)
+    if serve:
+        _serve(app, params, common)
+
+
+def _print_summary(params, version: int) -> None:
+    from training.config import tracking_uri
+
+    cards = params.paths.resolve("model_cards") / params.tracking.registered_model / f"v{version}"
+    console.rule("[bold green]harmcast: done")
+    console.print(f"MLflow tracking and registry: {tracking_uri(params)}")
+    console.print(
+        f"  browse: mlflow ui --backend-store-uri {tracking_uri(params)} "
+        "--host 127.0.0.1 --port 5000"
+    )
+    console.print(f"Model card (published): {cards / 'card.html'}")
+    console.print(f"Backtest results: {params.paths.resolve('backtest') / 'table.md'}")
+    console.print(f"Gate report: {params.paths.resolve('audit') / 'gate_report.html'}")
+
+
+def _serve(app: typer.Typer, params, common: list[str]) -> None:
+    import os
+
+    env_name = params.serving.planner_token_env
+    token = os.environ.get(env_name, "").split(",")[0].strip()
+    if not token:
+        token = secrets.token_urlsafe(24)
+        os.environ[env_name] = token
+        console.print(f"[yellow]{env_name} was not set: this run's planner token is {token}")
+    url = f"http://{params.serving.host}:{params.serving.port}"
+    console.print("Sample forecast request (once the service says it is ready):")
+    console.print(
+        f"  curl -s -X POST {url}/forecast -H 'Authorization: Bearer {token}' "
+        "-H 'Content-Type: application/json' "
+        '-d \'{"query": {"top_k": 5, "horizon": 1, "explain": true}}\'',
+        soft_wrap=True,
+    )
+    console.print(f"  model card: {url}/model_card.html   areas: {url}/areas")
+    _invoke(app, ["serve", *common])
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add this module's commands to ``app``."""
+    app.command("run")(run)

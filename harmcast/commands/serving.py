@@ -93,9 +93,19 @@ def serve(
     if params_file is not None:
         env["HARMCAST_PARAMS"] = str(params_file.resolve())
     project = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:HarmcastForecast",
-               "--host", params.serving.host, "--port", str(params.serving.port),
-               "--working-dir", str(project)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:HarmcastForecast",
+        "--host",
+        params.serving.host,
+        "--port",
+        str(params.serving.port),
+        "--working-dir",
+        str(project),
+    ]
     console.print(f"serving on http://{params.serving.host}:{params.serving.port}")
     code = subprocess.call(command, env=env)
     if code != 0:

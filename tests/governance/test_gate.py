@@ -88,6 +88,8 @@ def test_gate_against_a_registered_champion(tmp_path):
     inputs = _inputs()
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("harmcast")
     with mlflow.start_run():
         info = mlflow.lightgbm.log_model(
             inputs.booster, name="model", pip_requirements=["lightgbm"]
@@ -107,3 +109,41 @@ def test_gate_against_a_registered_champion(tmp_path):
     champion_checks = [c for c in report.checks if c.category == "champion"]
     assert champion_checks and all(c.passed for c in champion_checks)
     assert report.passed
+
+
+@pytest.mark.slow
+def test_audit_command_writes_logs_tags_and_exits_on_failure(tmp_path):
+    import mlflow
+    from typer.testing import CliRunner
+
+    from harmcast.cli import app
+
+    inputs = _inputs(inflate={"B": 1.6})
+    for layer, name, frame in (
+        ("06_backtest", "predictions.parquet", inputs.predictions),
+        ("03_panel", "areas.parquet", inputs.areas),
+        ("04_features", "features.parquet", inputs.features),
+    ):
+        (tmp_path / "data" / layer).mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(tmp_path / "data" / layer / name)
+    models = tmp_path / "data" / "05_models"
+    models.mkdir(parents=True)
+    inputs.booster.save_model(str(models / "model.lgb"))
+    (tmp_path / "mlruns").mkdir()
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment("harmcast")
+    with mlflow.start_run() as run:
+        pass
+    meta = {"feature_names": gf.FEATURES, "run_id": run.info.run_id, "model_uri": "models:/m-x"}
+    (models / "model_meta.json").write_text(json.dumps(meta))
+    result = CliRunner().invoke(app, ["audit", "--root", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "fairness.calibration_ratio.ethnic_band.B" in result.output
+    report = read_gate_report(tmp_path / "data" / "07_audit")
+    assert not report.passed and report.run_id == run.info.run_id
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    assert client.get_run(run.info.run_id).data.tags["harmcast.gate"] == "failed"
+    logged = {f.path for f in client.list_artifacts(run.info.run_id, "audit")}
+    assert {"audit/gate_report.json", "audit/gate_report.html", "audit/plots"} <= logged

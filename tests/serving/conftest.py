@@ -5,8 +5,10 @@ and both versions imported into a BentoML store under tmp."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -20,12 +22,20 @@ import pandas as pd
 import pytest
 
 MODEL_NAME = "harmcast-violence"
-FEATURES = ["violence_lag1", "violence_mean4", "police_other_mean13", "population", "imd_decile",
-            "horizon"]  # fmt: skip
+FEATURES = [
+    "violence_lag1",
+    "violence_mean4",
+    "police_other_mean13",
+    "population",
+    "imd_decile",
+    "horizon",
+]
 N_AREAS = 40
 N_WEEKS = 30
 ORIGIN0 = pd.Timestamp("2024-01-01")  # a Monday
 REPO = Path(__file__).resolve().parents[2]
+PLANNER_TOKEN = secrets.token_urlsafe(16)
+BOARD_TOKEN = secrets.token_urlsafe(16)
 
 
 @dataclass
@@ -44,18 +54,20 @@ class City:
 def make_areas(n_areas: int = N_AREAS) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     codes = [f"SYN{i:05d}" for i in range(1, n_areas + 1)]
-    return pd.DataFrame({
-        "area_code": codes,
-        "area_name": [f"Area {i}" for i in range(1, n_areas + 1)],
-        "district": [("North", "South", "East")[i % 3] for i in range(n_areas)],
-        "latitude": 53.4 + rng.random(n_areas) / 10,
-        "longitude": -2.2 + rng.random(n_areas) / 10,
-        "area_km2": 0.5 + rng.random(n_areas),
-        "population": rng.integers(1200, 3000, n_areas).astype(float),
-        "imd_decile": rng.integers(1, 11, n_areas).astype(float),
-        "audit_share_white": rng.random(n_areas),
-        "audit_ethnic_band": ["A"] * n_areas,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "area_code": codes,
+            "area_name": [f"Area {i}" for i in range(1, n_areas + 1)],
+            "district": [("North", "South", "East")[i % 3] for i in range(n_areas)],
+            "latitude": 53.4 + rng.random(n_areas) / 10,
+            "longitude": -2.2 + rng.random(n_areas) / 10,
+            "area_km2": 0.5 + rng.random(n_areas),
+            "population": rng.integers(1200, 3000, n_areas).astype(float),
+            "imd_decile": rng.integers(1, 11, n_areas).astype(float),
+            "audit_share_white": rng.random(n_areas),
+            "audit_ethnic_band": ["A"] * n_areas,
+        }
+    )
 
 
 def make_features(areas: pd.DataFrame, n_weeks: int = N_WEEKS) -> pd.DataFrame:
@@ -66,14 +78,19 @@ def make_features(areas: pd.DataFrame, n_weeks: int = N_WEEKS) -> pd.DataFrame:
         origin = ORIGIN0 + pd.Timedelta(weeks=w)
         for h in (1, 2, 3, 4):
             lag = rng.poisson(level)
-            frame = pd.DataFrame({
-                "area_code": areas["area_code"], "origin_week": origin, "horizon": h,
-                "target_week": origin + pd.Timedelta(weeks=h),
-                "violence_lag1": lag.astype(float),
-                "violence_mean4": level + rng.normal(0, 0.2, len(areas)),
-                "police_other_mean13": rng.gamma(2.0, 1.0, len(areas)),
-                "population": areas["population"], "imd_decile": areas["imd_decile"],
-            })  # fmt: skip
+            frame = pd.DataFrame(
+                {
+                    "area_code": areas["area_code"],
+                    "origin_week": origin,
+                    "horizon": h,
+                    "target_week": origin + pd.Timedelta(weeks=h),
+                    "violence_lag1": lag.astype(float),
+                    "violence_mean4": level + rng.normal(0, 0.2, len(areas)),
+                    "police_other_mean13": rng.gamma(2.0, 1.0, len(areas)),
+                    "population": areas["population"],
+                    "imd_decile": areas["imd_decile"],
+                }
+            )
             mu = np.exp(-0.3 + 0.25 * np.log1p(lag) + 0.3 * np.log1p(level) - 0.02 * h)
             frame["y"] = rng.poisson(mu).astype(float) if w < n_weeks - 1 else np.nan
             frame["y_ae"] = frame["y"] / 2
@@ -87,11 +104,18 @@ def train_forecaster(features: pd.DataFrame, *, rounds: int, seed: int):
 
     train = features.dropna(subset=["y"])
     booster = lgb.train(
-        {"objective": "poisson", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 20,
-         "learning_rate": 0.1, "seed": seed, "num_leaves": 7},
+        {
+            "objective": "poisson",
+            "verbose": -1,
+            "num_threads": 1,
+            "min_data_in_leaf": 20,
+            "learning_rate": 0.1,
+            "seed": seed,
+            "num_leaves": 7,
+        },
         lgb.Dataset(train[FEATURES].to_numpy(np.float32), train["y"], feature_name=FEATURES),
         num_boost_round=rounds,
-    )  # fmt: skip
+    )
     return Forecaster.from_booster(booster, 0.2, feature_names=FEATURES)
 
 
@@ -110,14 +134,23 @@ def register_version(uri: str, forecaster, *, cards_root: Path, tmp: Path) -> in
     version = int(mlflow.register_model(info.model_uri, MODEL_NAME).version)
     card_dir = cards_root / MODEL_NAME / f"v{version}"
     card_dir.mkdir(parents=True)
-    card = {"schema_version": 1, "model": MODEL_NAME, "version": version,
-            "intended_use": "weekly area-level violence forecasts for prevention planning"}
+    card = {
+        "schema_version": 1,
+        "model": MODEL_NAME,
+        "version": version,
+        "intended_use": "weekly area-level violence forecasts for prevention planning",
+    }
     (card_dir / "card.json").write_text(json.dumps(card, indent=2))
-    (card_dir / "card.html").write_text(f"<html><body><h1>{MODEL_NAME} v{version}</h1></body></html>")
+    (card_dir / "card.html").write_text(
+        f"<html><body><h1>{MODEL_NAME} v{version}</h1></body></html>"
+    )
     client = mlflow.MlflowClient(uri, uri)
     sha = hashlib.sha256((card_dir / "card.json").read_bytes()).hexdigest()
-    for key, value in {"harmcast.gate": "passed", "harmcast.approval_status": "approved",
-                       "harmcast.card_sha256": sha}.items():  # fmt: skip
+    for key, value in {
+        "harmcast.gate": "passed",
+        "harmcast.approval_status": "approved",
+        "harmcast.card_sha256": sha,
+    }.items():
         client.set_model_version_tag(MODEL_NAME, str(version), key, value)
     return version
 
@@ -147,14 +180,31 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     for version in forecasters:
         client.set_registered_model_alias(MODEL_NAME, "production", str(version))
         approved = resolve_approved(uri, MODEL_NAME, cards_root=cards_root)
-        snapshot = build_snapshot(features, forecasters[version], areas, policy_coverage=0.1,
-                                  model_version=version)  # fmt: skip
+        snapshot = build_snapshot(
+            features, forecasters[version], areas, policy_coverage=0.1, model_version=version
+        )
         snapshots[version] = write_snapshot(snapshot, root / f"snapshot-v{version}")
         tags[version] = import_to_bentoml(
             approved, approved.card_dir, root / f"snapshot-v{version}", tracking_uri=uri
         )
     client.set_registered_model_alias(MODEL_NAME, "previous", "1")
     return City(root, uri, features, areas, forecasters, snapshots, tags, cards_root, home)
+
+
+@pytest.fixture(scope="session")
+def asgi_app(city):
+    """The service as one in-process ASGI app (its Prometheus metrics register once)."""
+    os.environ.update(
+        {
+            "HARMCAST_BENTO_MODEL": city.bento_tags[2],
+            "HARMCAST_TRACKING_URI": city.uri,
+            "HARMCAST_PLANNER_TOKENS": f"{PLANNER_TOKEN},{secrets.token_urlsafe(8)}",
+            "HARMCAST_BOARD_TOKENS": BOARD_TOKEN,
+        }
+    )
+    import serving.service
+
+    return importlib.reload(serving.service).HarmcastForecast.to_asgi()
 
 
 def free_port() -> int:
@@ -184,14 +234,31 @@ class Server:
 
 def start_server(city: City, tag: str, env: dict[str, str], log: Path) -> Server:
     port = free_port()
-    full_env = {**os.environ, "BENTOML_HOME": str(city.bentoml_home),
-                "HARMCAST_BENTO_MODEL": tag, "BENTOML_DO_NOT_TRACK": "true", **env}  # fmt: skip
+    full_env = {
+        **os.environ,
+        "BENTOML_HOME": str(city.bentoml_home),
+        "HARMCAST_BENTO_MODEL": tag,
+        "BENTOML_DO_NOT_TRACK": "true",
+        **env,
+    }
     handle = log.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:HarmcastForecast",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env=full_env, stdout=handle, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:HarmcastForecast",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=full_env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
     return Server(process, f"http://127.0.0.1:{port}", log)
 
 

@@ -59,16 +59,29 @@ def test_tampered_card_is_refused(city, tmp_path):
 
 def test_rollback_changes_what_is_served_after_restart(city, tmp_path):
     uri = copy_registry(city, tmp_path)
-    rollback(model_name="harmcast-violence", reviewer="r.adeyemi", rationale="drift found",
-             policy=load_policy(), tracking_uri=uri, audit_log=tmp_path / "audit.jsonl")  # fmt: skip
+    rollback(
+        model_name="harmcast-violence",
+        reviewer="r.adeyemi",
+        rationale="drift found",
+        policy=load_policy(),
+        tracking_uri=uri,
+        audit_log=tmp_path / "audit.jsonl",
+    )
     output = refused(city, city.bento_tags[2], tmp_path, HARMCAST_TRACKING_URI=uri)
     assert "no longer holds the 'production' alias (production is version 1)" in output
-    server = start_server(city, city.bento_tags[1], {"HARMCAST_TRACKING_URI": uri,
-                          "HARMCAST_PLANNER_TOKENS": "t0k3n"}, tmp_path / "v1.log")  # fmt: skip
+    server = start_server(
+        city,
+        city.bento_tags[1],
+        {"HARMCAST_TRACKING_URI": uri, "HARMCAST_PLANNER_TOKENS": "t0k3n"},
+        tmp_path / "v1.log",
+    )
     try:
         assert wait_ready(server), server.output()
-        body = httpx.post(f"{server.url}/forecast", json={"areas": ["SYN00001"]},
-                          headers={"Authorization": "Bearer t0k3n"}).json()  # fmt: skip
+        body = httpx.post(
+            f"{server.url}/forecast",
+            json={"areas": ["SYN00001"]},
+            headers={"Authorization": "Bearer t0k3n"},
+        ).json()
     finally:
         server.stop()
     frame = city.snapshots[1].frame

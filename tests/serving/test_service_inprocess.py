@@ -1,48 +1,25 @@
 from __future__ import annotations
 
-import importlib
 import math
-import os
-import secrets
 
 import numpy as np
 import pytest
+from conftest import BOARD_TOKEN as BOARD
+from conftest import PLANNER_TOKEN as PLANNER
 from starlette.testclient import TestClient
 
 from serving.auth import MSG_FORBIDDEN, MSG_MISSING, MSG_UNKNOWN
 from serving.schemas import MSG_AREAS_AND_TOP_K, MSG_WEEK_HORIZON
 
-PLANNER = secrets.token_urlsafe(16)
-BOARD = secrets.token_urlsafe(16)
-
 
 def error_text(response) -> str:
-    body = response.json()
-    return str(body)
+    return str(response.json())
 
 
 @pytest.fixture(scope="module")
-def client(city):
-    env = {
-        "HARMCAST_BENTO_MODEL": city.bento_tags[2],
-        "HARMCAST_TRACKING_URI": city.uri,
-        "HARMCAST_PLANNER_TOKENS": f"{PLANNER},{secrets.token_urlsafe(8)}",
-        "HARMCAST_BOARD_TOKENS": BOARD,
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import serving.service
-
-    service = importlib.reload(serving.service)
-    try:
-        with TestClient(service.HarmcastForecast.to_asgi()) as test_client:
-            yield test_client
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def client(asgi_app):
+    with TestClient(asgi_app) as test_client:
+        yield test_client
 
 
 def post(client, path, body, token=PLANNER):
@@ -67,7 +44,9 @@ def test_default_forecast_is_next_week_for_all_areas_by_rank(city, client):
     assert len(forecasts) == len(city.areas)
     assert [f["rank"] for f in forecasts] == list(range(1, len(city.areas) + 1))
     assert sum(f["hotspot"] for f in forecasts) == 4
-    latest = city.features[(city.features["origin_week"] == origin) & (city.features["horizon"] == 1)]
+    latest = city.features[
+        (city.features["origin_week"] == origin) & (city.features["horizon"] == 1)
+    ]
     mu = dict(zip(latest["area_code"], city.forecasters[2].predict(latest)["mu"], strict=True))
     for f in forecasts:
         assert f["expected_count"] == pytest.approx(mu[f["area_code"]], rel=1e-12)

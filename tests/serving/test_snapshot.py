@@ -35,8 +35,10 @@ def test_snapshot_is_latest_origin_week_all_areas_and_horizons(city, snapshot):
 
 def test_snapshot_matches_forecaster_predictions(city, snapshot):
     latest = city.features[city.features["origin_week"] == city.features["origin_week"].max()]
-    expected = city.forecasters[2].predict(latest).assign(
-        area_code=latest["area_code"].to_numpy(), horizon=latest["horizon"].to_numpy()
+    expected = (
+        city.forecasters[2]
+        .predict(latest)
+        .assign(area_code=latest["area_code"].to_numpy(), horizon=latest["horizon"].to_numpy())
     )
     merged = snapshot.frame.merge(expected, on=["area_code", "horizon"], suffixes=("", "_fc"))
     assert len(merged) == len(snapshot.frame)

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["MSG_NO_SCHEDULER", "dask_client", "frame_config"]
 
 MSG_NO_SCHEDULER = "dask.scheduler_address {address!r}: no scheduler answered ({error})"
-_CONNECT_TIMEOUT = "10s"
 
 
 @contextmanager
@@ -50,7 +49,7 @@ def dask_client(params: DaskParams) -> Iterator[Client]:
 
     if params.scheduler_address:
         try:
-            client = Client(params.scheduler_address, timeout=_CONNECT_TIMEOUT)
+            client = Client(params.scheduler_address, timeout=params.connect_timeout_s)
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
                 MSG_NO_SCHEDULER.format(address=params.scheduler_address, error=exc)
@@ -65,7 +64,7 @@ def dask_client(params: DaskParams) -> Iterator[Client]:
         threads_per_worker=params.threads_per_worker,
         processes=params.processes,
         memory_limit=params.memory_limit,
-        dashboard_address=None,
+        dashboard_address=params.dashboard_address,
     )
     try:
         client = Client(cluster)

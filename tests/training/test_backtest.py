@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.backtest import read_fold_boosters, run_backtest, write_backtest
+from training.backtest_folds import plan_folds
+from training.baselines import METHODS
+from training.config import (
+    BacktestParams,
+    FeatureParams,
+    LinkParams,
+    ModelParams,
+    Params,
+    SourceParams,
+)
+from training.features import build_features
+from training.link import link_sources
+from training.panel import build_panel
+
+PARAMS = Params(
+    features=FeatureParams(min_history_weeks=8),
+    model=ModelParams(num_boost_round=30, learning_rate=0.1, num_leaves=7, min_data_in_leaf=20),
+    backtest=BacktestParams(weeks=8, retrain_every=4, n_boot=200, ablation_rounds=15),
+)
+
+
+@pytest.fixture(scope="module")
+def city(synthetic_city):
+    linked = link_sources(synthetic_city, SourceParams(), LinkParams())
+    panel = build_panel(linked.records, linked.areas)
+    features = build_features(panel, linked.areas, linked.adjacency, PARAMS.features)
+    oracle = pd.read_parquet(synthetic_city / "oracle" / "expected_counts.parquet")
+    return features, panel, linked.areas, linked.adjacency, oracle
+
+
+def test_folds_never_train_on_a_target_after_their_cutoff(city):
+    features = city[0]
+    folds = plan_folds(features, PARAMS.backtest)
+    assert len(folds) >= 3
+    assert all(a.until == b.cutoff for a, b in zip(folds, folds[1:], strict=False))
+    last_targets = features.loc[features["y"].notna(), "target_week"].max()
+    assert folds[-1].until > last_targets - pd.Timedelta(weeks=1)
+
+
+@pytest.mark.slow
+def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path):
+    features, panel, areas, adjacency, oracle = city
+    result = run_backtest(features, panel, areas, adjacency, oracle, PARAMS)
+    predictions = result.predictions
+    expected = {"model", "ablation_police_only", "ablation_no_spatial", *METHODS}
+    assert set(predictions["method"]) == expected
+    for method, rows in predictions.groupby("method"):
+        assert set(rows["horizon"]) == set(PARAMS.features.horizons), method
+        assert rows["target_week"].nunique() == PARAMS.backtest.weeks, method
+    model = predictions.loc[predictions["method"] == "model"]
+    assert not model.duplicated(["area_code", "origin_week", "horizon"]).any()
+    by_fold = pd.DataFrame([(f.cutoff, f.until) for f in result.folds], columns=["c", "u"])
+    for _, fold in by_fold.iterrows():
+        served = model.loc[(model["origin_week"] >= fold["c"]) & (model["origin_week"] < fold["u"])]
+        assert (served["target_week"] > fold["c"]).all()
+    assert set(result.table["method"]) == expected
+    assert {"poisson_deviance", "pai_area_5", "pai_area_10"} <= set(result.table.columns)
+    assert set(result.margins["comparator"]) >= {"ablation_police_only"}
+    assert np.isfinite(result.margins["difference"]).all()
+    assert "h1.oracle_capture.poisson_deviance" in result.summary["headline"]
+
+    written = write_backtest(result, tmp_path)
+    assert (tmp_path / "table.md").read_text().startswith("# Backtest results")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "acceptance" in results["summary"]
+    assert {p.name for p in (tmp_path / "plots").glob("*.png")} == {
+        "calibration_by_decile.png", "hit_rate_by_coverage.png",
+        "pai_by_coverage.png", "error_by_week.png",
+    }  # fmt: skip
+    folds = read_fold_boosters(tmp_path)
+    assert [w for w, _ in folds] == [f.cutoff for f in result.folds]
+    assert folds[0][1].feature_name() == result.feature_names
+    assert all(p.exists() for p in written)
