@@ -170,6 +170,8 @@ def _synth(work: Path, areas: int, weeks: int) -> dict:
     from training.synth import generate_city
 
     raw, done = work / "data" / "01_raw", work / "synth.json"
+    while raw.is_dir() and not done.is_file():  # another process is generating it
+        time.sleep(5)
     if done.is_file():
         return json.loads(done.read_text())
     start = time.perf_counter()
@@ -277,7 +279,7 @@ def main() -> None:
                        "--child", step, engine, str(work)]  # fmt: skip
                 run[step][engine] = _measure(cmd)
                 print(size, step, engine, run[step][engine], flush=True)
-        _write(known, args)
+                _write(known, args)  # each figure is kept even if a later one fails
     _write(known, args)
 
 

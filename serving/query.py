@@ -40,8 +40,8 @@ class _Horizon:
     order: list[str]
     rows: dict[str, dict[str, Any]]
     explained: dict[str, dict[str, Any]]
-    rows_json: dict[str, str]
-    explained_json: dict[str, str]
+    rows_json: dict[str, bytes]
+    explained_json: dict[str, bytes]
 
 
 def _base_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +97,8 @@ class ForecastIndex:
                 rows=rows,
                 explained=explained,
                 # serialised once: a whole-city answer is then a join, not a dump
-                rows_json={c: json.dumps(row) for c, row in rows.items()},
-                explained_json={c: json.dumps({**rows[c], **explained[c]}) for c in rows},
+                rows_json={c: json.dumps(row).encode() for c, row in rows.items()},
+                explained_json={c: json.dumps({**rows[c], **explained[c]}).encode() for c in rows},
             )
         first = self.horizons[min(self.horizons)]
         areas = frame.drop_duplicates("area_code").sort_values("area_code")
@@ -174,7 +174,7 @@ class ForecastIndex:
         }
 
     def answer_json(self, request: ForecastRequest) -> bytes:
-        """Return :meth:`answer` serialised as JSON bytes (from prebuilt row strings)."""
+        """Return :meth:`answer` serialised as JSON bytes (a join of prebuilt fragments)."""
         horizon = self._resolve_horizon(request.week, request.horizon)
         h = self.horizons[horizon]
         codes = self._codes(h, request.areas, request.top_k)
@@ -186,8 +186,8 @@ class ForecastIndex:
             "horizon": horizon,
             "n_areas": len(h.order),
         }
-        body = json.dumps(head)[:-1] + ', "forecasts": [' + ", ".join(rows[c] for c in codes)
-        return (body + "]}").encode()
+        opening = json.dumps(head)[:-1].encode() + b', "forecasts": ['
+        return b"".join((opening, b", ".join([rows[c] for c in codes]), b"]}"))
 
     def answer_geojson(self, request: ForecastRequest) -> dict[str, Any]:
         """Return :meth:`answer` as a GeoJSON FeatureCollection of area centroids."""
@@ -202,3 +202,7 @@ class ForecastIndex:
         ]
         props = {k: v for k, v in answer.items() if k != "forecasts"}
         return {"type": "FeatureCollection", "properties": props, "features": features}
+
+    def answer_geojson_json(self, request: ForecastRequest) -> bytes:
+        """Return :meth:`answer_geojson` serialised as JSON bytes."""
+        return json.dumps(self.answer_geojson(request)).encode()

@@ -87,6 +87,7 @@ def source_drift(
     *,
     match_rates: dict[str, float | None],
     records_in: dict[str, int] | None = None,
+    drifted: dict[str, set[pd.Timestamp]] | None = None,
     baseline_rates: dict[str, float],
     policy: DriftPolicy,
 ) -> list[dict]:
@@ -101,6 +102,8 @@ def source_drift(
     records_in : this week's records read per source (the match rate is judged
         only from ``policy.match_rate_min_records``); None: always judged.
     baseline_rates : the trailing mean match rate per source.
+    drifted : weeks already found drifted per source; they are left out of the
+        trailing weeks, so an outage does not become the new normal.
     policy : thresholds.
 
     Returns
@@ -117,7 +120,9 @@ def source_drift(
             continue
         matrix = _counts(panel, columns)
         start = week - pd.Timedelta(weeks=policy.trailing_weeks)
-        trailing = matrix.loc[(matrix.index < week) & (matrix.index >= start)]
+        skip = pd.DatetimeIndex(sorted((drifted or {}).get(source, set())))
+        keep = (matrix.index < week) & (matrix.index >= start) & ~matrix.index.isin(skip)
+        trailing = matrix.loc[keep]
         present = week in matrix.index
         now = matrix.loc[week].to_numpy(float) if present else np.zeros(matrix.shape[1])
         totals = trailing.sum(axis=1).to_numpy(float)

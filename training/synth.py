@@ -101,7 +101,7 @@ def oracle_frame(latent, places, obs: ObservationConstants) -> pd.DataFrame:
     intensities given history to the end of the previous week, without the
     gamma shock (whose mean is 1).
     """
-    seen = seen_probabilities(places, obs)
+    seen = seen_probabilities(places, obs, latent)
     violence = latent.lam_base * seen["base"] + latent.lam_late * seen["late"]
     ae = (latent.lam_base + latent.lam_late) * seen["ae"]
     n_weeks, n_areas = violence.shape

@@ -60,6 +60,7 @@ class ObservationConstants:
             zip(WEAPONS, (0.30, 0.40, 0.75, 0.90, 0.30, 0.30), strict=True)
         )
     )
+    p_ambulance_no_ae: float = 0.20  # treated at the scene, never conveyed to A&E
     robbery_share: float = 0.10
     weapons_possession_share: float = 0.05
     other_crime_rate: float = 1.4  # police non-violent rows per area-week at the mean base
@@ -81,10 +82,20 @@ def _police_by_area(places: Places, c: ObservationConstants) -> np.ndarray:
     return p
 
 
-def _location_mix(places: Places, c: ObservationConstants) -> tuple[np.ndarray, np.ndarray]:
-    """Per-area location-type mixes of the base and night-time components."""
+def _location_mix(
+    places: Places, c: ObservationConstants, home_share: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-area location-type mixes of the base and night-time components.
+
+    The domestic (home) share of the base component is the area's
+    ``home_share``; the other locations keep their relative weights.
+    """
     n = len(places.areas)
+    home = LOCATION_TYPES.index("home")
     base = np.tile(np.array(c.location_base), (n, 1))
+    others = 1 - base[:, home]
+    base *= ((1 - home_share) / others)[:, None]
+    base[:, home] = home_share
     no_premises = places.areas["premises"].to_numpy() == 0
     no_school = ~np.isin(np.arange(n), places.schools["area"])
     base[no_premises, 0] += base[no_premises, 1]
@@ -94,12 +105,26 @@ def _location_mix(places: Places, c: ObservationConstants) -> tuple[np.ndarray, 
     return base, np.tile(np.array(c.location_late), (n, 1))
 
 
-def seen_probabilities(places: Places, c: ObservationConstants) -> dict[str, np.ndarray]:
-    """P(seen by police or A&E) per area for each component, and P(A&E)."""
+def _weapon_mixes(c: ObservationConstants) -> tuple[np.ndarray, np.ndarray]:
+    """Weapon shares of armed (knife/firearm) and unarmed incidents."""
+    shares = np.array(c.weapon_shares)
+    armed = np.isin(WEAPONS, ("knife/sharp object", "firearm"))
+    return np.where(armed, shares, 0) / shares[armed].sum(), np.where(
+        armed, 0, shares
+    ) / shares[~armed].sum()
+
+
+def seen_probabilities(
+    places: Places, c: ObservationConstants, latent: LatentProcess
+) -> dict[str, np.ndarray]:
+    """P(seen by police or A&E) per area for each component, and P(A&E) per area."""
     pp = _police_by_area(places, c)
-    pa = float(np.dot(c.weapon_shares, [c.p_ae[k] for k in WEAPONS]))
-    mix_base, mix_late = _location_mix(places, c)
-    any_seen = 1 - (1 - pp) * (1 - pa)
+    p_ae = np.array([c.p_ae[k] for k in WEAPONS])
+    armed_mix, unarmed_mix = _weapon_mixes(c)
+    a = latent.armed_share
+    pa = a * float(armed_mix @ p_ae) + (1 - a) * float(unarmed_mix @ p_ae)
+    mix_base, mix_late = _location_mix(places, c, latent.home_share)
+    any_seen = 1 - (1 - pp) * (1 - pa[:, None])
     return {
         "base": (mix_base * any_seen).sum(axis=1),
         "late": (mix_late * any_seen).sum(axis=1),
@@ -141,17 +166,24 @@ def observe_incidents(
     idx = np.repeat(np.arange(flat.size), flat)
     week, area = np.divmod(idx, n)
     late_n = latent.late_incidents.ravel()[idx]
-    # The first late_n incidents of each area-week are the night-time ones.
+    # The first late_n incidents of each area-week are the night-time ones; the
+    # armed ones are the first armed_n in an independent random order.
     rank = np.arange(len(idx)) - np.repeat(np.r_[0, flat.cumsum()[:-1]], flat)
     late = rank < late_n
     m = len(idx)
+    shuffled = np.lexsort((rng.random(m), idx))
+    armed = np.empty(m, bool)
+    armed[shuffled] = rank < latent.armed_incidents.ravel()[idx]
     day = np.where(late, rng.choice(7, m, p=c.day_late), rng.choice(7, m, p=c.day_base))
     night = rng.integers(21 * 60, 28 * 60, m) % (24 * 60)
     spread = np.clip(rng.normal(17 * 60, 5 * 60, m), 0, 24 * 60 - 1).astype(int)
     minute = np.where(late, night, spread)
-    mix_base, mix_late = _location_mix(places, c)
+    mix_base, mix_late = _location_mix(places, c, latent.home_share)
     loc = np.where(late, _draw_rows(rng, mix_late[area]), _draw_rows(rng, mix_base[area]))
-    weapon = rng.choice(len(WEAPONS), m, p=c.weapon_shares)
+    armed_mix, unarmed_mix = _weapon_mixes(c)
+    weapon = np.where(
+        armed, rng.choice(len(WEAPONS), m, p=armed_mix), rng.choice(len(WEAPONS), m, p=unarmed_mix)
+    )
     s_counts, s_first = _groups(places.streets["area"].to_numpy(), n)
     street = _pick_within(rng, area, s_counts, s_first)
     premises = places.premises
@@ -163,7 +195,8 @@ def observe_incidents(
     pa = np.array([c.p_ae[k] for k in WEAPONS])[weapon]
     police = rng.random(m) < pp
     ae = rng.random(m) < pa
-    amb = ae & (rng.random(m) < np.array([c.p_ambulance[k] for k in WEAPONS])[weapon])
+    p_amb = np.where(ae, np.array([c.p_ambulance[k] for k in WEAPONS])[weapon], c.p_ambulance_no_ae)
+    amb = rng.random(m) < p_amb
     return pd.DataFrame(
         {
             "week": week.astype(np.int32),

@@ -18,6 +18,8 @@ __all__ = [
     "PROCESS_COLUMNS",
     "ProcessConstants",
     "LatentProcess",
+    "area_mixes",
+    "area_rates",
     "simulate_process",
     "week_calendar",
 ]
@@ -30,13 +32,13 @@ PROCESS_COLUMNS = ("population", "imd_decile", "premises", "late_premises")
 class ProcessConstants:
     """Parameters of the latent process (written to ``city.json``)."""
 
-    base_rate: float = 0.30  # incidents per area-week at average population/deprivation
+    base_rate: float = 0.75  # incidents per area-week at average population/deprivation
     beta_deprivation: float = 0.35  # per sd of (5.5 - imd_decile)
     beta_premises: float = 0.06  # log-rate per log1p(premises)
     area_effect_sd: float = 0.30  # lognormal unobserved area effect
-    late_rate: float = 0.09  # night-time-economy incidents per late premises-week
+    late_rate: float = 0.22  # night-time-economy incidents per late premises-week
     season_amplitude: float = 0.12  # base component, peak mid-July
-    nightlife_amplitude: float = 0.6  # night-time-economy component
+    nightlife_amplitude: float = 0.8  # night-time-economy component
     peak_day_of_year: int = 196
     holiday_base: dict[str, float] = field(
         default_factory=lambda: {
@@ -48,31 +50,43 @@ class ProcessConstants:
     )
     holiday_nightlife: dict[str, float] = field(
         default_factory=lambda: {
-            "bank": 1.5,
+            "bank": 1.6,
             "new_year": 2.5,
             "christmas": 1.6,
-            "halloween_bonfire": 1.3,
+            "halloween_bonfire": 1.4,
         }
     )
+    drift_ar: float = 0.93  # weekly autocorrelation of the area's drifting log-risk
+    drift_sd: float = 0.30  # its stationary standard deviation
     hawkes_decay: float = 0.6
-    hawkes_self: float = 0.12
-    hawkes_neighbour: float = 0.06
-    eviction_rate: float = 0.012
-    eviction_deprivation: float = 0.6
-    eviction_shock_prob: float = 0.0005
-    eviction_shock_mult: float = 15.0
+    hawkes_self: float = 0.08
+    hawkes_neighbour: float = 0.04
+    armed_share: float = 0.11  # knife/firearm share of incidents at average deprivation
+    armed_deprivation: float = 0.45  # log-odds-like slope per sd of deprivation
+    armed_area_sd: float = 0.4  # hidden area factor of the armed share (street groups)
+    retaliation_decay: float = 0.5
+    retaliation_self: float = 0.45
+    retaliation_neighbour: float = 0.25
+    home_share: float = 0.35  # domestic share of the base component at average deprivation
+    home_deprivation: float = 0.25
+    home_area_sd: float = 0.45  # hidden area factor of the domestic share
+    eviction_rate: float = 0.02
+    eviction_deprivation: float = 0.8
+    eviction_shock_prob: float = 0.002
+    eviction_shock_mult: float = 10.0
     eviction_shock_weeks: int = 4
-    exclusion_rate: float = 0.035
-    exclusion_deprivation: float = 0.5
+    exclusion_rate: float = 0.10
+    exclusion_deprivation: float = 0.6
     permanent_share: float = 0.04
-    council_lags: tuple[int, int] = (2, 6)  # events in weeks t-6..t-2 raise risk at t
-    beta_eviction: float = 0.10
-    beta_exclusion: float = 0.05
+    council_lags: tuple[int, int] = (1, 4)  # events in weeks t-4..t-1 raise risk at t
+    beta_eviction: float = 0.40  # per eviction (at most 2 count), scaled by deprivation
+    beta_exclusion: float = 0.15  # per exclusion (at most 3 count), scaled by deprivation
+    council_cap: tuple[int, int] = (2, 3)
     operation_prob: float = 0.5
     operation_weeks: int = 6
     operation_effect: float = 0.7
     operation_excess: float = 2.0  # trigger: last 2 weeks > excess * expected + 3
-    shock_shape: float = 3.0  # gamma(k, 1/k) area-week shock
+    shock_shape: float = 10.0  # gamma(k, 1/k) area-week shock
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
@@ -88,6 +102,9 @@ class LatentProcess:
     lam_late: np.ndarray  # expected night-time-economy incidents, no shock
     incidents: np.ndarray  # latent incident counts (int)
     late_incidents: np.ndarray  # of which night-time economy
+    armed_incidents: np.ndarray  # of which with a knife or firearm
+    armed_share: np.ndarray  # (n_areas,) chance an incident is armed
+    home_share: np.ndarray  # (n_areas,) domestic share of the base component
     evictions: np.ndarray
     exclusions: np.ndarray
     operation: np.ndarray  # bool, an operation is active
@@ -164,6 +181,31 @@ def area_rates(
     return base, c.late_rate * areas["late_premises"].to_numpy() * effect
 
 
+def area_mixes(
+    areas: pd.DataFrame, c: ProcessConstants, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each area's armed (knife/firearm) share and domestic (home) share.
+
+    Both rise with deprivation and carry a hidden area factor that no
+    published covariate reveals, so only the A&E records show them.
+    """
+    dep = (5.5 - areas["imd_decile"].to_numpy()) / 2.87
+    n = len(areas)
+    armed = c.armed_share * np.exp(c.armed_deprivation * dep + rng.normal(0, c.armed_area_sd, n))
+    home = c.home_share * np.exp(c.home_deprivation * dep + rng.normal(0, c.home_area_sd, n))
+    return np.clip(armed, 0.02, 0.45), np.clip(home, 0.08, 0.75)
+
+
+def _council_multiplier(evictions, exclusions, t, dep01, c: ProcessConstants) -> np.ndarray:
+    """exp(beta_i * capped counts of the council window), beta_i rising with deprivation."""
+    lo, hi = c.council_lags
+    window = slice(max(0, t - hi), max(0, t - lo + 1))
+    ev = np.minimum(evictions[window].sum(axis=0), c.council_cap[0])
+    ex = np.minimum(exclusions[window].sum(axis=0), c.council_cap[1])
+    scale = 0.5 + dep01
+    return np.exp(scale * (c.beta_eviction * ev + c.beta_exclusion * ex))
+
+
 def simulate_process(
     areas: pd.DataFrame,
     neighbours: np.ndarray,
@@ -181,37 +223,41 @@ def simulate_process(
     n, t_n = len(areas), len(calendar)
     w = _adjacency_matrix(neighbours, n)
     base, late = area_rates(areas, c, rng)
+    armed_p, home = area_mixes(areas, c, rng)
     dep = (5.5 - areas["imd_decile"].to_numpy()) / 2.87
+    dep01 = (10 - areas["imd_decile"].to_numpy()) / 9
     pop = areas["population"].to_numpy() / 1600
     ev_rate = c.eviction_rate * pop * np.exp(c.eviction_deprivation * dep)
     ex_rate = c.exclusion_rate * pop * np.exp(c.exclusion_deprivation * dep)
     shape = (t_n, n)
     lam_base, lam_late = np.zeros(shape), np.zeros(shape)
     incidents, late_inc = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+    armed_inc = np.zeros(shape, np.int32)
     evictions, exclusions = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
     operation = np.zeros(shape, bool)
-    excite = np.zeros(n)
+    excite, revenge = np.zeros(n), np.zeros(n)
+    drift = rng.normal(0, c.drift_sd, n)
+    innovation_sd = c.drift_sd * np.sqrt(1 - c.drift_ar**2)
     shock_left = np.zeros(n, np.int32)
     op_left = np.zeros(n, np.int32)
-    lo, hi = c.council_lags
     cal = calendar.to_dict("list")
     for t in range(t_n):
         if t > 0:
             excite = c.hawkes_decay * excite + incidents[t - 1]
+            revenge = c.retaliation_decay * revenge + armed_inc[t - 1]
+            drift = c.drift_ar * drift + rng.normal(0, innovation_sd, n)
         start = (rng.random(n) < c.eviction_shock_prob) & (shock_left == 0)
         shock_left = np.where(start, c.eviction_shock_weeks, np.maximum(shock_left - 1, 0))
         mult = np.where(shock_left > 0, c.eviction_shock_mult, 1.0)
         evictions[t] = rng.poisson(ev_rate * mult)
         if not cal["school_holiday"][t]:
             exclusions[t] = rng.poisson(ex_rate)
-        council = np.exp(
-            c.beta_eviction * evictions[max(0, t - hi) : max(0, t - lo + 1)].sum(axis=0)
-            + c.beta_exclusion * exclusions[max(0, t - hi) : max(0, t - lo + 1)].sum(axis=0)
-        )
+        council = _council_multiplier(evictions, exclusions, t, dep01, c)
         op_mult = np.where(op_left > 0, c.operation_effect, 1.0)
         operation[t] = op_left > 0
         hawkes = c.hawkes_self * excite + c.hawkes_neighbour * (w @ excite)
-        common = council * op_mult
+        hawkes += c.retaliation_self * revenge + c.retaliation_neighbour * (w @ revenge)
+        common = council * op_mult * np.exp(drift - 0.5 * c.drift_sd**2)
         lam_base[t] = (base * cal["season"][t] * cal["holiday_base"][t] * common) + hawkes * op_mult
         lam_late[t] = late * cal["nightlife"][t] * cal["holiday_nightlife"][t] * common
         gamma = rng.gamma(c.shock_shape, 1 / c.shock_shape, n)
@@ -219,6 +265,7 @@ def simulate_process(
         incidents[t] = total
         share = lam_late[t] / np.maximum(lam_base[t] + lam_late[t], 1e-12)
         late_inc[t] = rng.binomial(total, share)
+        armed_inc[t] = rng.binomial(total, armed_p)
         # Decided at the end of week t from counts to date; active from t + 1.
         recent = incidents[t] + (incidents[t - 1] if t > 0 else 0)
         expected = 2 * (base + late)
@@ -228,12 +275,15 @@ def simulate_process(
         if progress is not None and (t % 8 == 0 or t == t_n - 1):
             progress("latent process", t + 1, t_n)
     return LatentProcess(
-        pd.DatetimeIndex(calendar["week_start"]),
-        lam_base,
-        lam_late,
-        incidents,
-        late_inc,
-        evictions,
-        exclusions,
-        operation,
+        weeks=pd.DatetimeIndex(calendar["week_start"]),
+        lam_base=lam_base,
+        lam_late=lam_late,
+        incidents=incidents,
+        late_incidents=late_inc,
+        armed_incidents=armed_inc,
+        armed_share=armed_p,
+        home_share=home,
+        evictions=evictions,
+        exclusions=exclusions,
+        operation=operation,
     )

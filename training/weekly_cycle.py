@@ -25,6 +25,7 @@ import pandas as pd
 from governance.policy import Policy
 from training.config import Params, tracking_uri
 from training.drift import source_drift
+from training.errors import SchemaError
 from training.monitoring import (
     LOG_FILE,
     append_log,
@@ -36,13 +37,14 @@ from training.monitoring import (
 from training.monitoring import score_forecast as _score
 from training.monitoring_report import write_report
 from training.panel import read_panel_layer
-from training.weekly import append_week, link_week
+from training.weekly import MSG_NOT_A_FOLDER, append_week, link_week
 
 __all__ = [
     "MONITORING_DIR",
     "REVIEW_FILE",
     "TAG_REVIEW",
     "TAG_REVIEW_REASON",
+    "MSG_NO_PANEL",
     "WeeklyResult",
     "run_weekly",
     "refresh_snapshot",
@@ -54,6 +56,7 @@ MONITORING_DIR = Path("data/10_monitoring")
 REVIEW_FILE = "review_required.json"
 TAG_REVIEW = "harmcast.review_required"
 TAG_REVIEW_REASON = "harmcast.review_reason"
+MSG_NO_PANEL = "not found: build the panel first (`harmcast panel`)"
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,10 @@ def run_weekly(
     started = time.perf_counter()
     paths = params.paths
     panel_dir = paths.resolve("panel")
+    if not Path(week_dir).is_dir():
+        raise SchemaError(week_dir, MSG_NOT_A_FOLDER)
+    if not (panel_dir / "panel.parquet").is_file():
+        raise SchemaError(panel_dir / "panel.parquet", MSG_NO_PANEL)
     panel, areas, adjacency = read_panel_layer(panel_dir)
     ingest = link_week(week_dir, params.sources, params.link, week=week,
                        reference_dir=paths.resolve("raw") / "reference")  # fmt: skip
@@ -180,8 +187,14 @@ def run_weekly(
     rates = {s: r.get("match_rate") for s, r in ingest.report.items()}
     baseline = _baseline_rates(history, paths.resolve("linked"), mon.drift.trailing_weeks)
     counts = {s: int(r.get("records_in", 0)) for s, r in ingest.report.items()}
+    drifted: dict[str, set[pd.Timestamp]] = {}
+    for past in history:
+        for d in past.get("drift", []):
+            if "count" in d.get("breaches", []):
+                drifted.setdefault(d["source"], set()).add(pd.Timestamp(past["week"]))
     drift = source_drift(grown, ingest.week, match_rates=rates, records_in=counts,
-                         baseline_rates=baseline, policy=mon.drift)  # fmt: skip
+                         baseline_rates=baseline, drifted=drifted,
+                         policy=mon.drift)  # fmt: skip
     breaches += [f"drift.{d['source']}.{b}" for d in drift for b in d["breaches"]]
     week_label = f"{ingest.week:%Y-%m-%d}"
     entry = {

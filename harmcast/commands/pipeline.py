@@ -32,28 +32,24 @@ def _invoke(app: typer.Typer, args: list[str]) -> None:
     """Run one harmcast command in-process; stop the job when it fails."""
     console.rule(f"[bold]harmcast {' '.join(args)}")
     try:
-        app(args, standalone_mode=False)
-    except typer.Exit as exc:
-        if exc.exit_code:
-            err_console.print(f"[bold red]harmcast {args[0]} failed; the main job stops here.")
-            raise
-    except SystemExit as exc:
-        if exc.code:
-            raise typer.Exit(code=int(exc.code)) from exc
+        code = app(args, standalone_mode=False)
+    except SystemExit as exc:  # a command may still call sys.exit
+        code = exc.code
+    if code:
+        err_console.print(f"[bold red]harmcast {args[0]} failed; the main job stops here.")
+        raise typer.Exit(code=int(code))
 
 
 def _pending_version(params) -> int:
-    """The newest registered version (the one the job just registered)."""
+    """Return the newest registered version (the one the job just registered)."""
     from governance.review import list_versions
     from training.config import tracking_uri
 
     with fail_clearly():
-        versions = list_versions(params.tracking.registered_model, tracking_uri=tracking_uri(params))
-    return max(int(_field(v, "version")) for v in versions)
-
-
-def _field(item, name: str):
-    return item[name] if isinstance(item, dict) else getattr(item, name)
+        versions = list_versions(
+            model_name=params.tracking.registered_model, tracking_uri=tracking_uri(params)
+        )
+    return max(int(v.version) for v in versions)
 
 
 def run(
@@ -64,7 +60,9 @@ def run(
     ] = True,
     synth: Annotated[
         bool,
-        typer.Option("--synth/--no-synth", help="Generate the synthetic city (else use data/01_raw)."),
+        typer.Option(
+            "--synth/--no-synth", help="Generate the synthetic city (else read data/01_raw)."
+        ),
     ] = True,
 ) -> None:
     """Run the main job end to end on the embedded default (synthetic city)."""
@@ -131,7 +129,7 @@ def _serve(app: typer.Typer, params, common: list[str]) -> None:
     console.print(
         f"  curl -s -X POST {url}/forecast -H 'Authorization: Bearer {token}' "
         "-H 'Content-Type: application/json' "
-        '-d \'{"query": {"top_k": 5, "horizon": 1, "explain": true}}\'',
+        '-d \'{"top_k": 5, "horizon": 1, "explain": true}\'',
         soft_wrap=True,
     )
     console.print(f"  model card: {url}/model_card.html   areas: {url}/areas")

@@ -4,6 +4,18 @@ import pytest
 from governance.champion import compare_to_champion
 from tests.governance import gate_fixtures as gf
 
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris():
+    # these tests point MLflow at their own sqlite stores; leave no trace for others
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
 MODEL = "harmcast-violence"
 
 
@@ -19,7 +31,9 @@ def setting(tmp_path_factory):
         features[features["origin_week"] >= weeks[8]],
     )
     booster = gf.train(train)
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     mlflow.set_experiment("harmcast")
     with mlflow.start_run():
         info = mlflow.lightgbm.log_model(booster, name="model", pip_requirements=["lightgbm"])
@@ -31,7 +45,9 @@ def setting(tmp_path_factory):
     )
     table = gf.areas().set_index("area_code")
     rows["group"] = rows["area_code"].map(table["audit_ethnic_band"])
-    return uri, rows, version.version
+    yield uri, rows, version.version
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
 
 
 def test_equal_candidate_passes(setting):

@@ -7,6 +7,17 @@ from governance.gate import GateInputs, read_gate_report, run_gate, write_gate_r
 from tests.governance import gate_fixtures as gf
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_uris():
+    # these tests point MLflow at their own sqlite stores; leave no trace for others
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
 def _inputs(inflate: dict[str, float] | None = None) -> GateInputs:
     areas = gf.areas()
     features = gf.feature_frame(areas, weeks=40)

@@ -6,7 +6,8 @@ The candidate records are then split into partitions of
 the same function the pandas path uses, with the area reference, boundaries
 and gazetteer broadcast to the workers. Matching a record needs nothing but
 the record and the reference, so the result equals ``link_sources`` row for
-row.
+row. The pandas path's own steps (reading, the reference, matching, premises,
+adjacency) are called rather than copied, so the two paths cannot drift apart.
 """
 
 from __future__ import annotations

@@ -1,0 +1,67 @@
+"""Fast checks of the monitoring pieces: drift tail test, review rule, metrics, CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from harmcast.cli import app
+from training.config import load_params
+from training.drift import count_p_value
+from training.errors import LinkageError
+from training.metrics_export import export_metrics
+from training.monitoring import review_reasons
+from training.panel import PANEL_COLUMNS
+from training.weekly import MSG_WEEK_GAP, append_week
+from training.weekly_cycle import MSG_NO_PANEL
+
+
+def test_a_stopped_feed_is_improbable_and_an_ordinary_week_is_not():
+    assert count_p_value(0, 13.0, 16.0) < 1e-4
+    assert count_p_value(200, 100.0, 120.0) < 1e-4  # a doubled feed
+    assert count_p_value(11, 13.0, 16.0) > 0.3
+
+
+def test_review_needs_the_same_check_in_consecutive_weeks():
+    weeks = [{"breaches": ["a"]}, {"breaches": ["a", "b"]}, {"breaches": ["b"]}]
+    assert review_reasons(weeks, 3) == []
+    assert review_reasons(weeks, 2) == ["b"]
+    assert review_reasons([*weeks, {"breaches": ["b"]}], 3) == ["b"]
+
+
+def test_append_week_refuses_a_gap():
+    areas = pd.DataFrame({"area_code": ["SYN00001", "SYN00002"]})
+    panel = pd.DataFrame({c: [0.0, 0.0] for c in PANEL_COLUMNS})
+    panel = panel.assign(area_code=areas["area_code"], week_start=pd.Timestamp("2024-01-01"))
+    records = pd.DataFrame({"record_id": [], "week_start": pd.Series([], dtype="datetime64[ns]")})
+    try:
+        append_week(panel, records, areas, week=pd.Timestamp("2024-01-15"))
+    except LinkageError as exc:
+        message = str(exc)
+    assert message == MSG_WEEK_GAP.format(week="2024-01-15", last="2024-01-01",
+                                          expected="2024-01-08")  # fmt: skip
+    grown = append_week(panel, records, areas, week=pd.Timestamp("2024-01-08"))
+    assert len(grown) == 4 and grown["violence"].sum() == 0.0
+
+
+def test_export_metrics_flattens_the_backtest_summary(tmp_path: Path):
+    params = load_params(None, root=tmp_path)
+    out = params.paths.resolve("backtest")
+    out.mkdir(parents=True)
+    summary = {"headline": {"h1.pai": 2.0, "h1.nan": float("nan")},
+               "acceptance": {"all": True}, "beats_every_baseline": {"pai@1": False}}  # fmt: skip
+    (out / "results.json").write_text(json.dumps({"summary": summary}))
+    written = json.loads(export_metrics(params, step="backtest").read_text())
+    assert written == {"h1.pai": 2.0, "acceptance.all": 1, "beats_every_baseline.pai@1": 0}
+
+
+def test_weekly_without_a_panel_exits_1_with_a_clear_message(tmp_path: Path):
+    week = tmp_path / "week"
+    week.mkdir()
+    result = CliRunner().invoke(app, ["weekly", "--data", str(week), "--root", str(tmp_path)])
+    assert result.exit_code == 1
+    assert MSG_NO_PANEL in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
