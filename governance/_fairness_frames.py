@@ -18,7 +18,29 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-__all__ = ["METRIC_FUNCTIONS", "RATIO_CAP", "area_sums", "group_table", "ratio_table"]
+__all__ = [
+    "METRIC_FUNCTIONS",
+    "PARITY_METRICS",
+    "RATIO_CAP",
+    "area_sums",
+    "group_table",
+    "ratio_table",
+]
+
+
+def _fpr_excess(s: dict, t: dict) -> np.ndarray:
+    # Observed FPR over the FPR the model's own P(no incident) implies. A group
+    # never flagged (or without a quiet week) has neither observed nor expected
+    # false alarms: no evidence either way, so it counts as "as expected" (1).
+    observed = s["fa"] / s["neg"]
+    expected = s["p0_flag"] / s["p0"]
+    return np.where((s["flag"] > 0) & (s["neg"] > 0), observed / expected, 1.0)
+
+
+def _fdr_excess(s: dict, t: dict) -> np.ndarray:
+    # Observed FDR (fa / flag) over the mean p0 of the flagged (p0_flag / flag).
+    return np.where(s["flag"] > 0, s["fa"] / s["p0_flag"], 1.0)
+
 
 # Each metric from per-group sums ``s`` and all-group totals ``t``.
 METRIC_FUNCTIONS: dict[str, Callable[[dict, dict], np.ndarray]] = {
@@ -27,10 +49,19 @@ METRIC_FUNCTIONS: dict[str, Callable[[dict, dict], np.ndarray]] = {
     "selection_vs_harm": lambda s, t: (s["flag"] / t["flag"]) / (s["y"] / t["y"]),
     "fpr_top_k": lambda s, t: s["fa"] / s["neg"],
     "fdr_top_k": lambda s, t: s["fa"] / s["flag"],
+    "fpr_top_k_adjusted": _fpr_excess,
+    "fdr_top_k_adjusted": _fdr_excess,
     "false_alarm_share": lambda s, t: (s["fa"] / t["fa"]) / (s["n"] / t["n"]),
     "miss_share": lambda s, t: (s["miss_y"] / t["miss_y"]) / (s["y"] / t["y"]),
     "poisson_deviance": lambda s, t: s["dev"] / s["n"],
 }
+
+# Metrics read against 1 (parity with harm), not against a reference group.
+PARITY_METRICS = frozenset({"selection_vs_harm"})
+
+# Floor of P(no incident): keeps the expected false alarms of near-certain
+# incidents positive so an observed false alarm there is a large, finite excess.
+P0_FLOOR = 1e-12
 
 # A ratio whose reference is 0 (and numerator is not) is reported as this
 # value: bootstrap quantiles cannot take infinities.
@@ -40,8 +71,11 @@ RATIO_CAP = 1e6
 def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     """Sum each area's area-week statistics; return them and the A&E scale.
 
-    ``rows`` needs ``area_code, mu, y, y_ae, flag`` with ``y`` observed. The A&E
-    scale is ``sum y_ae / sum y`` over rows where ``y_ae`` is known.
+    ``rows`` needs ``area_code, mu, y, y_ae, flag`` with ``y`` observed, and may
+    carry ``p_any``: the model's P(y >= 1). Its complement ``p0`` is the
+    model's P(no incident); where ``p_any`` is absent it is the Poisson
+    ``exp(-mu)``. The A&E scale is ``sum y_ae / sum y`` over rows where ``y_ae``
+    is known.
     """
     mu = rows["mu"].to_numpy(float)
     y = rows["y"].to_numpy(float)
@@ -50,6 +84,11 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     known = y[has_ae].sum()
     ae_scale = float(y_ae.sum() / known) if known > 0 else float("nan")
     flag = rows["flag"].to_numpy(bool)
+    p0 = np.exp(-mu)
+    if "p_any" in rows:
+        p_any = rows["p_any"].to_numpy(float)
+        p0 = np.where(np.isfinite(p_any), 1.0 - p_any, p0)
+    p0 = np.clip(p0, P0_FLOOR, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ylogy = np.where(y > 0, y * np.log(y / np.maximum(mu, 1e-12)), 0.0)
     stats = pd.DataFrame(
@@ -63,11 +102,24 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
             "flag": flag.astype(float),
             "fa": (flag & (y == 0)).astype(float),
             "neg": (y == 0).astype(float),
+            "p0": p0,
+            "p0_flag": np.where(flag, p0, 0.0),
             "miss_y": np.where(flag, 0.0, y),
             "dev": 2.0 * (ylogy - (y - mu)),
         }
     )
     return stats.groupby("area_code", sort=True).sum().reset_index(), ae_scale
+
+
+# Counts behind the top-k and A&E metrics, reported per group.
+_COUNT_COLUMNS = {
+    "flags": "flag",
+    "false_alarms": "fa",
+    "expected_false_alarms": "p0_flag",
+    "negatives": "neg",
+    "expected_negatives": "p0",
+    "ae_count": "y_ae",
+}
 
 
 class _Sums:
@@ -124,10 +176,13 @@ def group_table(sums: pd.DataFrame, labels: np.ndarray, grouping: str) -> pd.Dat
     )
     table = frame.by_group.reset_index().rename(columns={grouping: "group"})
     table["group"] = table["group"].astype(str)
-    sizes = pd.DataFrame({"group": labels, "n": sums["n"].to_numpy()}).groupby("group")["n"]
+    counts = sums.drop(columns="area_code").groupby(labels)
+    totals_by_group = counts.sum()
     table.insert(0, "grouping", grouping)
-    table.insert(2, "n_areas", table["group"].map(sizes.size()).astype(int))
-    table.insert(3, "n_rows", table["group"].map(sizes.sum()).astype(int))
+    table.insert(2, "n_areas", table["group"].map(counts.size()).astype(int))
+    table.insert(3, "n_rows", table["group"].map(totals_by_group["n"]).astype(int))
+    for name, column in _COUNT_COLUMNS.items():
+        table[name] = table["group"].map(totals_by_group[column]).astype(float)
     table["recording_gap"] = table["calibration_ratio"] - table["calibration_ratio_ae"]
     return table
 
@@ -150,7 +205,10 @@ def ratio_table(
     ``overall`` is the point ratio and ``overall_ci`` the interval from
     ``n_boot`` resamples of areas (only for ``boot_metrics``). Undefined metrics
     (0/0, e.g. the false-discovery rate of a group never flagged) count as 0,
-    two zeros as parity (1), and ``x/0`` as :data:`RATIO_CAP`.
+    two zeros as parity (1), and ``x/0`` as :data:`RATIO_CAP`. Metrics in
+    :data:`PARITY_METRICS` are already read against 1: every group (the
+    reference too) gets a row whose ``ratio`` is the metric itself and whose
+    ``reference`` is ``"parity"``.
     """
     codes = pd.Categorical(labels, categories=groups).codes.astype(np.int64)
     cache = _Sums(sums, codes, len(groups))
@@ -161,14 +219,19 @@ def ratio_table(
             by_group = cache.by_group(y_true)
             totals = {k: float(v.sum()) for k, v in by_group.items()}
             values = np.nan_to_num(_metrics(by_group, totals)[name], nan=0.0)
-            num, den = values[g], values[ref]
+            num, den = values[g], 1.0 if name in PARITY_METRICS else values[ref]
             if den == 0:
                 return 1.0 if num == 0 else RATIO_CAP
             return float(min(num / den, RATIO_CAP))
 
         return fn
 
-    pairs = {f"{m}|{g}": (m, gi) for m in metrics for gi, g in enumerate(groups) if gi != ref}
+    pairs = {
+        f"{m}|{g}": (m, gi)
+        for m in metrics
+        for gi, g in enumerate(groups)
+        if gi != ref or m in PARITY_METRICS
+    }
     index = np.arange(len(sums))
     alpha = (1 - ci_level) / 2
     frames = []
@@ -197,5 +260,9 @@ def ratio_table(
     out = pd.concat(frames).astype(float)
     out.insert(0, "metric", [pairs[k][0] for k in out.index])
     out.insert(1, "group", [groups[pairs[k][1]] for k in out.index])
-    out.insert(2, "reference", reference)
+    out.insert(2, "reference", [_reference_of(m, reference) for m in out["metric"]])
     return out.reset_index(drop=True)
+
+
+def _reference_of(metric: str, reference: str) -> str:
+    return "parity" if metric in PARITY_METRICS else reference

@@ -128,17 +128,17 @@ def compare_to_champion(
     tracking_uri, model_name : the MLflow registry and registered model.
     experiment : where the two evaluation runs are logged.
     """
-    # MLflow's fluent API reads process-wide URIs; restore the caller's after.
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # mlflow.models.evaluate logs through the fluent API, which reads the
+    # process-wide tracking URI; restore the caller's afterwards. The registry is
+    # only read through an explicit client, so its global URI is left alone.
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
     try:
         return _compare(
             rows, policy, tracking_uri=tracking_uri, model_name=model_name, experiment=experiment
         )
     finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
+        mlflow.set_tracking_uri(previous)
 
 
 def _compare(
@@ -154,7 +154,7 @@ def _compare(
         version = client.get_model_version_by_alias(model_name, policy.alias)
     except MlflowException:
         return _skip("no_champion", None, f"no version of {model_name!r} holds @{policy.alias}")
-    booster = mlflow.lightgbm.load_model(f"models:/{model_name}@{policy.alias}")
+    booster = mlflow.lightgbm.load_model(version.source)
     missing = [f for f in booster.feature_name() if f not in rows]
     if missing:
         return _skip(

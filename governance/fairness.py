@@ -10,24 +10,52 @@ computed from per-group sums:
 - ``calibration_ratio_ae``: the same against A&E assaults alone. The model
   forecasts police violence plus A&E assaults, so mu is scaled by the city-wide
   share ``sum y_ae / sum y`` (``ae_scale``): what the forecast implies for A&E if
-  that share were the same everywhere. A group whose two calibration ratios
-  differ (``recording_gap``) is recorded differently by the police, which the
-  model then learns.
-- ``selection_vs_harm``: the group's share of hotspot flags over its share of
-  observed harm (1: flagged in proportion to harm).
+  that share were the same everywhere. A&E records assaults whoever patrols,
+  so a group over-forecast against A&E while calibrated against the target is
+  recorded more by the police and the model has learnt that (``recording_gap``
+  = calibration_ratio - calibration_ratio_ae). It is gated only where the
+  group and its reference hold ``min_ae_count`` A&E attendances.
 - ``fpr_top_k`` / ``fdr_top_k``: among area-weeks with no incident, the share
   flagged; among flagged area-weeks, the share with no incident (as Aequitas
-  computes them for a ``rank_pct`` threshold).
+  computes them for a ``rank_pct`` threshold). Reported, not gated.
+- ``fpr_top_k_adjusted`` / ``fdr_top_k_adjusted``: the same rates against the
+  rates the model itself predicts. With ``p0 = 1 - p_any`` the model's
+  P(no incident) for an area-week (``exp(-mu)`` when ``p_any`` is absent),
+  a group's expected false alarms are the sum of p0 over its flagged
+  area-weeks and its expected negatives the sum of p0 over all its area-weeks;
+  ``fpr_excess = (FP / negatives) / (E[FP] / E[negatives])`` and
+  ``fdr_excess = (FP / flagged) / mean(p0 over flagged) = FP / E[FP]``. A group
+  never flagged has an excess of 1 (nothing observed, nothing expected).
+- ``selection_vs_harm``: the group's share of hotspot flags over its share of
+  observed harm, read against 1 (parity with harm), not against a reference
+  group, and never gated: a top-k cut concentrates flags on the riskiest
+  areas, so even a perfect ranking gives high-harm groups more than their
+  share of harm.
 - ``false_alarm_share``: the group's share of all false alarms over its share
   of area-weeks; ``miss_share``: its share of all harm outside the flags over
   its share of harm (1: proportional).
 - ``poisson_deviance``: the mean Poisson deviance.
 
+Why false-alarm parity is risk-adjusted: hotspot flags direct patrols, a
+punitive intervention on a small fraction of areas, for which the Aequitas
+fairness tree asks for FDR/FPR parity. But where base rates differ between
+groups (deprivation truly drives violence), a calibrated forecast cannot also
+equalise FPR or FDR (Chouldechova 2017; Kleinberg, Mullainathan and Raghavan
+2016): the quiet weeks of high-risk areas are flagged more often, and raw
+ratios fail every accurate model for the base rates themselves. The adjusted
+metrics ask instead whether a group's flags are false alarms more often than
+the model's own predictive distribution says: a group whose forecasts are
+inflated gets flags its harm does not support, and its excess rises above the
+reference group's, while a calibrated model on unequal base rates has an
+excess near 1 everywhere. The raw rates stay in the report.
+
 A hotspot flag marks the top ``hotspot_coverage`` of areas by mu within each
 forecast (target week and horizon). Each group is compared with a reference
-group by the ratio of their metrics; bootstrap intervals of that ratio come
-from ``MetricFrame(n_boot=..., ci_quantiles=...)``, which resamples area-weeks
-(so they ignore the correlation of weeks within an area and are optimistic).
+group by the ratio of their metrics (``selection_vs_harm`` with 1); bootstrap
+intervals come from ``MetricFrame(n_boot=..., ci_quantiles=...)`` over areas,
+a cluster bootstrap that keeps an area's weeks together. With ``gate_on: ci``
+a gated disparity fails when its whole interval lies outside the band.
+See docs/fairness-audit.md.
 """
 
 from __future__ import annotations
@@ -38,14 +66,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from governance._fairness_checks import judge_ratios, ratio_checks
 from governance._fairness_frames import (
     METRIC_FUNCTIONS,
-    RATIO_CAP,
+    PARITY_METRICS,
     area_sums,
     group_table,
     ratio_table,
 )
-from governance.checks import Check, finite_or_none, in_bounds
+from governance.checks import Check
 from governance.policy import FairnessPolicy
 from training.errors import ConfigError, SchemaError
 
@@ -58,6 +87,7 @@ __all__ = [
     "MISSING_COLUMN",
     "UNKNOWN_GROUPING",
     "UNKNOWN_METRIC",
+    "PARITY_NOT_GATED",
     "UNKNOWN_REFERENCE",
     "NO_OBSERVED_ROWS",
 ]
@@ -67,6 +97,10 @@ UNKNOWN_GROUPING = "grouping {name!r} is neither a column of the areas table nor
 UNKNOWN_METRIC = "unknown fairness metric {name!r}; expected one of {expected}"
 UNKNOWN_REFERENCE = "reference group {reference!r} of {grouping!r} is not among {groups}"
 NO_OBSERVED_ROWS = "no backtest rows with an observed y"
+PARITY_NOT_GATED = (
+    "fairness metric {name!r} is read against parity with harm, not a reference group: "
+    "it can be reported, not gated"
+)
 
 PREDICTION_COLUMNS = ("area_code", "target_week", "horizon", "mu", "y", "y_ae")
 
@@ -160,6 +194,8 @@ def fairness_audit(
     for name in [*policy.gated, *policy.reported]:
         if name not in METRIC_FUNCTIONS:
             raise ConfigError(UNKNOWN_METRIC.format(name=name, expected=METRICS))
+        if name in PARITY_METRICS and name in policy.gated:
+            raise ConfigError(PARITY_NOT_GATED.format(name=name))
     rows = flag_hotspots(predictions, coverage=policy.hotspot_coverage)
     rows = rows[rows["y"].notna()]
     if rows.empty:
@@ -184,10 +220,10 @@ def fairness_audit(
             ci_level=policy.ci_level,
             seed=policy.seed,
         )
-        ratios = _judge(ratios, table, grouping, policy)
+        ratios = judge_ratios(ratios, table, grouping, policy)
         tables.append(table)
         ratio_tables.append(ratios)
-        checks.extend(_checks(ratios, policy))
+        checks.extend(ratio_checks(ratios, policy))
         references[grouping] = reference
     return FairnessAudit(
         groups=pd.concat(tables, ignore_index=True),
@@ -196,21 +232,6 @@ def fairness_audit(
         ae_scale=ae_scale,
         references=references,
     )
-
-
-def _judge(
-    ratios: pd.DataFrame, table: pd.DataFrame, grouping: str, policy: FairnessPolicy
-) -> pd.DataFrame:
-    n_areas = dict(zip(table["group"], table["n_areas"], strict=True))
-    out = ratios.assign(
-        grouping=grouping,
-        n_areas=ratios["group"].map(n_areas),
-        n_areas_reference=ratios["reference"].map(n_areas),
-    )
-    out["small_group"] = out[["n_areas", "n_areas_reference"]].min(axis=1) < policy.min_group_areas
-    out["gated"] = out["metric"].isin(policy.gated) & ~out["small_group"]
-    out["passed"] = [_passes(r, policy) for r in out.itertuples()]
-    return out
 
 
 def _reference(table: pd.DataFrame, reference: str, grouping: str) -> str:
@@ -223,36 +244,3 @@ def _reference(table: pd.DataFrame, reference: str, grouping: str) -> str:
             UNKNOWN_REFERENCE.format(reference=reference, grouping=grouping, groups=groups)
         )
     return reference
-
-
-def _passes(row, policy: FairnessPolicy) -> bool:
-    lower, upper = policy.band
-    if policy.gate_on == "ci" and np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
-        return not (row.ci_high < lower or row.ci_low > upper)
-    return in_bounds(row.ratio, lower, upper)
-
-
-def _checks(ratios: pd.DataFrame, policy: FairnessPolicy) -> list[Check]:
-    lower, upper = policy.band
-    checks = []
-    for r in ratios.itertuples():
-        detail = f"{r.group} vs {r.reference} ({r.n_areas} vs {r.n_areas_reference} areas)"
-        if r.ratio >= RATIO_CAP:
-            detail += "; the reference group's value is 0"
-        if r.small_group:
-            detail += f"; reported only: fewer than {policy.min_group_areas} areas"
-        checks.append(
-            Check(
-                name=f"fairness.{r.metric}.{r.grouping}.{r.group}",
-                category="fairness",
-                passed=bool(r.passed),
-                gated=bool(r.gated),
-                value=finite_or_none(r.ratio),
-                lower=lower,
-                upper=upper,
-                ci_low=finite_or_none(r.ci_low),
-                ci_high=finite_or_none(r.ci_high),
-                detail=detail,
-            )
-        )
-    return checks

@@ -49,12 +49,15 @@ class FairnessPolicy(_Strict):
     ci_level: float = Field(0.95, gt=0, lt=1)
     hotspot_coverage: float = Field(0.10, gt=0, lt=1)
     min_group_areas: int = Field(10, ge=1)
+    # The A&E-only calibration is gated for a group only when it and its
+    # reference each hold at least this many A&E attendances in the backtest.
+    min_ae_count: int = Field(100, ge=0)
     groupings: dict[str, Grouping]
     gated: list[str]
     reported: list[str] = []
     # "point": the ratio itself must lie in the band; "ci": fail only when the
-    # whole bootstrap interval lies outside it (kinder to small groups).
-    gate_on: Literal["point", "ci"] = "point"
+    # whole bootstrap interval lies outside it (see docs/fairness-audit.md).
+    gate_on: Literal["point", "ci"] = "ci"
     # Bootstrap intervals for reported metrics too (gated ones always get them).
     ci_for_reported: bool = False
     seed: int = 0

@@ -84,6 +84,9 @@ class FeatureParams(_Strict):
 
     lags: tuple[int, ...] = (1, 2, 3, 4)
     windows: tuple[int, ...] = (4, 13, 52)
+    ewm_half_lives: tuple[int, ...] = Field(
+        (3, 8), description="Half-lives (weeks) of exponentially weighted means."
+    )
     horizons: tuple[int, ...] = (1, 2, 3, 4)
     min_history_weeks: int = 13
 
@@ -93,8 +96,8 @@ class ModelParams(_Strict):
 
     num_boost_round: int = 300
     learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_data_in_leaf: int = 50
+    num_leaves: int = 15
+    min_data_in_leaf: int = 200
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
@@ -120,10 +123,10 @@ class BacktestParams(_Strict):
     seed: int = 11
     n_jobs: int = Field(2, ge=1, description="Boosters fitted side by side.")
     ablation_rounds: int | None = Field(
-        None, description="Boosting rounds of the ablation models (None: as the model)."
+        150, description="Boosting rounds of the ablation models (None: as the model)."
     )
     ablation_horizons: tuple[int, ...] | None = Field(
-        None, description="Horizons the ablations are scored on (None: all)."
+        (1,), description="Horizons the ablations are scored on (None: all)."
     )
 
 

@@ -11,10 +11,13 @@ Feature names (see :func:`describe_feature` for plain words):
 - ``<col>_lag<k>``: the column's count ``k - 1`` weeks before the origin week.
 - ``<col>_mean<w>``: the column's weekly mean over the last ``w`` weeks (fewer at
   the start of the panel).
+- ``<col>_ewm<h>``: an exponentially weighted weekly mean with a half-life of
+  ``h`` weeks (recent weeks count most), normalised by the weights so far.
 - ``<col>_mean_all``: the weekly mean over all weeks so far (target and police
   violence only).
-- ``nb_<col>_lag<k>`` / ``nb_<col>_mean<w>``: the same, averaged over the
-  area's neighbours (for ``violence`` and ``police_violence``).
+- ``nb_<col>_lag<k>`` / ``nb_<col>_mean<w>`` / ``nb_<col>_ewm<h>``: the same,
+  averaged over the area's neighbours (for the columns in
+  :data:`NEIGHBOUR_COLUMNS`).
 - ``woy_sin``, ``woy_cos``, ``holiday``: the target week's season and whether it
   holds a bank holiday in England.
 - ``horizon`` and the static covariates in :data:`STATIC_COLUMNS`.
@@ -28,6 +31,7 @@ import holidays
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.signal import lfilter
 
 from training.config import FeatureParams
 from training.errors import SchemaError
@@ -37,6 +41,7 @@ __all__ = [
     "TARGET",
     "SOURCE_COLUMNS",
     "POLICE_COLUMNS",
+    "NEIGHBOUR_COLUMNS",
     "STATIC_COLUMNS",
     "KEY_COLUMNS",
     "SENSITIVE_FEATURE",
@@ -58,7 +63,7 @@ SOURCE_COLUMNS = (
     "evictions",
 )
 POLICE_COLUMNS = ("police_violence", "police_other")
-NEIGHBOUR_COLUMNS = (TARGET, "police_violence")
+NEIGHBOUR_COLUMNS = (TARGET, "police_violence", "ae_weapon", "ambulance_assault")
 STATIC_COLUMNS = ("population", "area_km2", "density", "imd_decile", "premises", "late_premises")
 SEASON_COLUMNS = ("woy_sin", "woy_cos", "holiday")
 KEY_COLUMNS = ("area_code", "origin_week", "target_week", "y", "y_ae")
@@ -90,7 +95,9 @@ _STATIC_WORDS = {
     "woy_cos": "time of year (seasonal cycle, cosine)",
     "holiday": "the target week holds a bank holiday",
 }
-_NAME = re.compile(r"^(nb_)?(?P<col>[a-z_]+?)_(?:lag(?P<lag>\d+)|mean(?P<win>\d+|_all))$")
+_NAME = re.compile(
+    r"^(nb_)?(?P<col>[a-z_]+?)_(?:lag(?P<lag>\d+)|mean(?P<win>\d+|_all)|ewm(?P<half>\d+))$"
+)
 
 
 def assert_no_sensitive(columns: list[str] | tuple[str, ...] | pd.Index) -> None:
@@ -196,6 +203,8 @@ def describe_feature(name: str) -> str:
     if match["lag"] is not None:
         lag = int(match["lag"])
         when = "in the origin week" if lag == 1 else f"{lag - 1} week(s) before the origin week"
+    elif match["half"] is not None:
+        when = f"recent weeks (weekly mean, half-life {match['half']} weeks)"
     elif match["win"] == "_all":
         when = "over all weeks so far (weekly mean)"
     else:
@@ -242,7 +251,7 @@ def _history_block(
     history: dict[str, dict[str, np.ndarray]] = {}
     for column in (TARGET, *SOURCE_COLUMNS):
         history[column] = _history(
-            mats[column], params, origins, expanding=column in NEIGHBOUR_COLUMNS
+            mats[column], params, origins, expanding=column in (TARGET, "police_violence")
         )
         for name, values in history[column].items():
             block[f"{column}_{name}"] = values
@@ -266,6 +275,11 @@ def _history(
     for window in params.windows:
         start = np.maximum(end - window, 0)
         out[f"mean{window}"] = (csum[end] - csum[start]) / (end - start)[:, None]
+    for half_life in params.ewm_half_lives:
+        decay = 0.5 ** (1.0 / half_life)
+        weighted = lfilter([1.0], [1.0, -decay], mat, axis=0)[origins]
+        weights = lfilter([1.0], [1.0, -decay], np.ones(mat.shape[0]))[origins]
+        out[f"ewm{half_life}"] = weighted / weights[:, None]
     if expanding:
         out["mean_all"] = csum[end] / end[:, None]
     return out

@@ -109,9 +109,9 @@ def _weapon_mixes(c: ObservationConstants) -> tuple[np.ndarray, np.ndarray]:
     """Weapon shares of armed (knife/firearm) and unarmed incidents."""
     shares = np.array(c.weapon_shares)
     armed = np.isin(WEAPONS, ("knife/sharp object", "firearm"))
-    return np.where(armed, shares, 0) / shares[armed].sum(), np.where(
-        armed, 0, shares
-    ) / shares[~armed].sum()
+    return np.where(armed, shares, 0) / shares[armed].sum(), np.where(armed, 0, shares) / shares[
+        ~armed
+    ].sum()
 
 
 def seen_probabilities(
@@ -222,7 +222,8 @@ def other_crime(
     n = len(places.areas)
     rate = latent.lam_base.mean(axis=0) + latent.lam_late.mean(axis=0)
     rate = c.other_crime_rate * rate / rate.mean()
-    counts = rng.poisson(np.broadcast_to(rate, latent.incidents.shape)).ravel()
+    # Disorder moves with the same drifting neighbourhood risk as violence.
+    counts = rng.poisson(rate[None, :] * latent.drift).ravel()
     idx = np.repeat(np.arange(counts.size), counts)
     week, area = np.divmod(idx, n)
     s_counts, s_first = _groups(places.streets["area"].to_numpy(), n)

@@ -20,6 +20,7 @@ __all__ = [
     "LatentProcess",
     "area_mixes",
     "area_rates",
+    "council_multiplier",
     "simulate_process",
     "week_calendar",
 ]
@@ -41,20 +42,10 @@ class ProcessConstants:
     nightlife_amplitude: float = 0.8  # night-time-economy component
     peak_day_of_year: int = 196
     holiday_base: dict[str, float] = field(
-        default_factory=lambda: {
-            "bank": 1.08,
-            "new_year": 1.3,
-            "christmas": 1.1,
-            "halloween_bonfire": 1.15,
-        }
+        default_factory=lambda: dict(bank=1.08, new_year=1.3, christmas=1.1, halloween_bonfire=1.15)
     )
     holiday_nightlife: dict[str, float] = field(
-        default_factory=lambda: {
-            "bank": 1.6,
-            "new_year": 2.5,
-            "christmas": 1.6,
-            "halloween_bonfire": 1.4,
-        }
+        default_factory=lambda: dict(bank=1.6, new_year=2.5, christmas=1.6, halloween_bonfire=1.4)
     )
     drift_ar: float = 0.93  # weekly autocorrelation of the area's drifting log-risk
     drift_sd: float = 0.30  # its stationary standard deviation
@@ -85,7 +76,7 @@ class ProcessConstants:
     operation_prob: float = 0.5
     operation_weeks: int = 6
     operation_effect: float = 0.7
-    operation_excess: float = 2.0  # trigger: last 2 weeks > excess * expected + 3
+    operation_excess: float = 2.5  # trigger: last 2 weeks > excess * expected + 3
     shock_shape: float = 10.0  # gamma(k, 1/k) area-week shock
 
     def to_dict(self) -> dict:
@@ -105,6 +96,7 @@ class LatentProcess:
     armed_incidents: np.ndarray  # of which with a knife or firearm
     armed_share: np.ndarray  # (n_areas,) chance an incident is armed
     home_share: np.ndarray  # (n_areas,) domestic share of the base component
+    drift: np.ndarray  # the drifting risk multiplier exp(x - sd**2 / 2), mean 1
     evictions: np.ndarray
     exclusions: np.ndarray
     operation: np.ndarray  # bool, an operation is active
@@ -196,8 +188,15 @@ def area_mixes(
     return np.clip(armed, 0.02, 0.45), np.clip(home, 0.08, 0.75)
 
 
-def _council_multiplier(evictions, exclusions, t, dep01, c: ProcessConstants) -> np.ndarray:
-    """exp(beta_i * capped counts of the council window), beta_i rising with deprivation."""
+def council_multiplier(
+    evictions: np.ndarray, exclusions: np.ndarray, t: int, dep01: np.ndarray, c: ProcessConstants
+) -> np.ndarray:
+    """Risk multiplier of week ``t`` from the council events of its window.
+
+    ``exp((0.5 + dep01) * (beta_ev * min(EV, cap) + beta_ex * min(EX, cap)))``
+    with ``EV``, ``EX`` the (weeks x areas) counts in weeks ``t - hi .. t - lo``
+    and ``dep01`` = (10 - imd_decile) / 9.
+    """
     lo, hi = c.council_lags
     window = slice(max(0, t - hi), max(0, t - lo + 1))
     ev = np.minimum(evictions[window].sum(axis=0), c.council_cap[0])
@@ -233,6 +232,7 @@ def simulate_process(
     lam_base, lam_late = np.zeros(shape), np.zeros(shape)
     incidents, late_inc = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
     armed_inc = np.zeros(shape, np.int32)
+    risk = np.zeros(shape, np.float32)
     evictions, exclusions = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
     operation = np.zeros(shape, bool)
     excite, revenge = np.zeros(n), np.zeros(n)
@@ -252,12 +252,13 @@ def simulate_process(
         evictions[t] = rng.poisson(ev_rate * mult)
         if not cal["school_holiday"][t]:
             exclusions[t] = rng.poisson(ex_rate)
-        council = _council_multiplier(evictions, exclusions, t, dep01, c)
+        council = council_multiplier(evictions, exclusions, t, dep01, c)
         op_mult = np.where(op_left > 0, c.operation_effect, 1.0)
         operation[t] = op_left > 0
         hawkes = c.hawkes_self * excite + c.hawkes_neighbour * (w @ excite)
         hawkes += c.retaliation_self * revenge + c.retaliation_neighbour * (w @ revenge)
-        common = council * op_mult * np.exp(drift - 0.5 * c.drift_sd**2)
+        risk[t] = np.exp(drift - 0.5 * c.drift_sd**2)
+        common = council * op_mult * risk[t]
         lam_base[t] = (base * cal["season"][t] * cal["holiday_base"][t] * common) + hawkes * op_mult
         lam_late[t] = late * cal["nightlife"][t] * cal["holiday_nightlife"][t] * common
         gamma = rng.gamma(c.shock_shape, 1 / c.shock_shape, n)
@@ -283,6 +284,7 @@ def simulate_process(
         armed_incidents=armed_inc,
         armed_share=armed_p,
         home_share=home,
+        drift=risk,
         evictions=evictions,
         exclusions=exclusions,
         operation=operation,

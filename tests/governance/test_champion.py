@@ -10,10 +10,9 @@ def _restore_mlflow_uris():
     # these tests point MLflow at their own sqlite stores; leave no trace for others
     import mlflow
 
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    before = mlflow.get_tracking_uri()
     yield
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+    mlflow.set_tracking_uri(before)
 
 
 MODEL = "harmcast-violence"
@@ -31,14 +30,17 @@ def setting(tmp_path_factory):
         features[features["origin_week"] >= weeks[8]],
     )
     booster = gf.train(train)
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    before = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     mlflow.set_experiment("harmcast")
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         info = mlflow.lightgbm.log_model(booster, name="model", pip_requirements=["lightgbm"])
+    # an explicit client: the process-wide registry URI may point elsewhere
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    version = mlflow.register_model(info.model_uri, MODEL)
+    client.create_registered_model(MODEL)
+    version = client.create_model_version(
+        MODEL, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    )
     client.set_registered_model_alias(MODEL, "production", version.version)
     rows = gf.predictions_from(booster, test).merge(
         test[["area_code", "origin_week", *gf.FEATURES]]
@@ -46,8 +48,7 @@ def setting(tmp_path_factory):
     table = gf.areas().set_index("area_code")
     rows["group"] = rows["area_code"].map(table["audit_ethnic_band"])
     yield uri, rows, version.version
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+    mlflow.set_tracking_uri(before)
 
 
 def test_equal_candidate_passes(setting):

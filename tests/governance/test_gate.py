@@ -12,10 +12,9 @@ def _restore_mlflow_uris():
     # these tests point MLflow at their own sqlite stores; leave no trace for others
     import mlflow
 
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    before = mlflow.get_tracking_uri()
     yield
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+    mlflow.set_tracking_uri(before)
 
 
 def _inputs(inflate: dict[str, float] | None = None) -> GateInputs:
@@ -99,14 +98,16 @@ def test_gate_against_a_registered_champion(tmp_path):
     inputs = _inputs()
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     mlflow.set_experiment("harmcast")
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         info = mlflow.lightgbm.log_model(
             inputs.booster, name="model", pip_requirements=["lightgbm"]
         )
-    version = mlflow.register_model(info.model_uri, "harmcast-violence")
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("harmcast-violence")
+    version = client.create_model_version(
+        "harmcast-violence", info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    )
     client.set_registered_model_alias("harmcast-violence", "production", version.version)
     report = run_gate(
         inputs,
@@ -143,7 +144,6 @@ def test_audit_command_writes_logs_tags_and_exits_on_failure(tmp_path):
     (tmp_path / "mlruns").mkdir()
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     mlflow.set_experiment("harmcast")
     with mlflow.start_run() as run:
         pass

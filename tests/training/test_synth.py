@@ -19,6 +19,7 @@ from training.synth_places import AUDIT_BANDS, build_places
 from training.synth_process import (
     PROCESS_COLUMNS,
     ProcessConstants,
+    council_multiplier,
     simulate_process,
     week_calendar,
 )
@@ -217,7 +218,44 @@ def test_most_ae_assaults_never_reach_police() -> None:
     ae = incidents[incidents["ae"]]
     assert len(ae) > 200
     assert (~ae["police"]).mean() > 0.5
-    assert ae["ambulance"].mean() < 1 and incidents.loc[~incidents["ae"], "ambulance"].sum() == 0
+    # Ambulances convey most of whom they attend; some are treated at the scene.
+    not_ae = incidents.loc[~incidents["ae"], "ambulance"].mean()
+    assert 0.1 < not_ae < 0.3 < ae["ambulance"].mean() < 1
+    armed = incidents["weapon"].isin([2, 3])
+    assert armed.sum() == latent.armed_incidents.sum()
+
+
+def test_drift_is_persistent_and_weapon_injuries_raise_next_weeks_risk() -> None:
+    geo, places, calendar = _small_world()
+    c = ProcessConstants()
+    latent = simulate_process(places.areas, geo.neighbours, calendar, c, np.random.default_rng(4))
+    log_risk = np.log(latent.drift)
+    lag1 = np.corrcoef(log_risk[1:].ravel(), log_risk[:-1].ravel())[0, 1]
+    assert 0.85 < lag1 < 0.98
+    assert 0.2 < log_risk.std() < 0.4
+    # Retaliation: the intensity after a week with an armed incident is higher
+    # than after a week with as many incidents, none armed.
+    lam = latent.lam_base + latent.lam_late
+    n, a = latent.incidents[:-1], latent.armed_incidents[:-1]
+    nxt = lam[1:] / lam.mean(axis=0)
+    one = n == 1
+    assert nxt[one & (a == 1)].mean() > nxt[one & (a == 0)].mean() + 0.1
+
+
+def test_council_events_raise_risk_with_a_lag_more_in_deprived_areas() -> None:
+    c = ProcessConstants()
+    dep01 = np.array([1.0, 0.0, 1.0, 1.0])  # most deprived, least deprived, ...
+    ev = np.zeros((10, 4), int)
+    ex = np.zeros((10, 4), int)
+    ev[8, :2] = 1  # one eviction a week before week 9 in areas 0 and 1
+    ev[8, 2] = 5  # five in area 2: capped
+    ev[4, 3] = 1  # five weeks before: outside the window
+    mult = council_multiplier(ev, ex, 9, dep01, c)
+    assert mult[0] == pytest.approx(np.exp(1.5 * c.beta_eviction))
+    assert mult[1] == pytest.approx(np.exp(0.5 * c.beta_eviction))
+    assert mult[2] == pytest.approx(np.exp(1.5 * c.beta_eviction * c.council_cap[0]))
+    assert mult[3] == 1.0
+    assert council_multiplier(ev, ex, 8, dep01, c)[0] == 1.0  # not the same week
 
 
 def test_audit_columns_do_not_influence_the_process() -> None:
