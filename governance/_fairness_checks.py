@@ -5,41 +5,66 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from governance._fairness_frames import PARITY_METRICS, RATIO_CAP
+from governance._fairness_frames import ADJUSTED_METRICS, PARITY_METRICS, RATIO_CAP
 from governance.checks import Check, finite_or_none, in_bounds
 from governance.policy import FairnessPolicy
 
-__all__ = ["judge_ratios", "ratio_checks", "SELECTION_CAVEAT"]
+__all__ = ["judge_ratios", "ratio_checks", "SELECTION_CAVEAT", "CITY_REFERENCE"]
 
 SELECTION_CAVEAT = (
     "share of flags / share of observed harm, read against 1; a top-k cut gives "
     "high-harm groups more than their harm share even under a perfect ranking"
 )
+CITY_REFERENCE = (
+    "vs the city's flags pooled: the reference group expects fewer than {n:g} false alarms"
+)
+FEW_AREAS = "reported only: fewer than {n} areas"
+FEW_AE = "reported only: fewer than {n} A&E attendances"
+FEW_FALSE_ALARMS = "reported only: its flags expect fewer than {n:g} false alarms"
 
 
 def judge_ratios(
     ratios: pd.DataFrame, table: pd.DataFrame, grouping: str, policy: FairnessPolicy
 ) -> pd.DataFrame:
-    """Add ``grouping``, sizes, ``small_group``, ``few_ae``, ``gated`` and ``passed`` to ``ratios``.
+    """Add ``grouping``, sizes, ``reported_because``, ``gated`` and ``passed`` to ``ratios``.
 
-    A row is gated when the policy gates its metric and neither the group nor
-    its reference is small (``min_group_areas``; for ``calibration_ratio_ae``
-    also ``min_ae_count`` A&E attendances).
+    A row is gated when the policy gates its metric and the evidence suffices:
+    the group and its reference have ``min_group_areas`` areas; for
+    ``calibration_ratio_ae`` both hold ``min_ae_count`` A&E attendances; for the
+    adjusted false-alarm metrics the group's flags expect
+    ``min_expected_false_alarms`` false alarms. Otherwise ``reported_because``
+    says why the row is reported only.
     """
-    n_areas = dict(zip(table["group"], table["n_areas"], strict=True))
-    ae_count = dict(zip(table["group"], table["ae_count"], strict=True))
+    by_group = table.set_index("group")
     out = ratios.assign(
         grouping=grouping,
-        n_areas=ratios["group"].map(n_areas),
-        n_areas_reference=ratios["reference"].map(n_areas),
+        n_areas=ratios["group"].map(by_group["n_areas"]),
+        n_areas_reference=ratios["reference"].map(by_group["n_areas"]),
     )
-    # min() skips the missing reference of parity metrics: only the group counts.
-    out["small_group"] = out[["n_areas", "n_areas_reference"]].min(axis=1) < policy.min_group_areas
-    fewest_ae = pd.concat(
-        [ratios["group"].map(ae_count), ratios["reference"].map(ae_count)], axis=1
+    ae = pd.concat(
+        [ratios["group"].map(by_group["ae_count"]), ratios["reference"].map(by_group["ae_count"])],
+        axis=1,
     ).min(axis=1)
-    out["few_ae"] = (out["metric"] == "calibration_ratio_ae") & (fewest_ae < policy.min_ae_count)
-    out["gated"] = out["metric"].isin(policy.gated) & ~out["small_group"] & ~out["few_ae"]
+    expected_fa = ratios["group"].map(by_group["expected_false_alarms"])
+    # min() skips the reference of parity and city comparisons (not a group).
+    reasons = [
+        (
+            out[["n_areas", "n_areas_reference"]].min(axis=1) < policy.min_group_areas,
+            FEW_AREAS.format(n=policy.min_group_areas),
+        ),
+        (
+            (out["metric"] == "calibration_ratio_ae") & (ae < policy.min_ae_count),
+            FEW_AE.format(n=policy.min_ae_count),
+        ),
+        (
+            out["metric"].isin(ADJUSTED_METRICS) & (expected_fa < policy.min_expected_false_alarms),
+            FEW_FALSE_ALARMS.format(n=policy.min_expected_false_alarms),
+        ),
+    ]
+    out["reported_because"] = ""
+    for mask, reason in reversed(reasons):
+        out.loc[mask.to_numpy(), "reported_because"] = reason
+    out["gated"] = out["metric"].isin(policy.gated) & (out["reported_because"] == "")
     out["passed"] = [_passes(r, policy) for r in out.itertuples()]
     return out
 
@@ -51,33 +76,37 @@ def _passes(row, policy: FairnessPolicy) -> bool:
     return in_bounds(row.ratio, lower, upper)
 
 
+def _detail(r, policy: FairnessPolicy) -> str:
+    if r.metric in PARITY_METRICS:
+        detail = f"{r.group} ({r.n_areas} areas): {SELECTION_CAVEAT}"
+    elif r.reference == "city":
+        detail = f"{r.group} ({r.n_areas} areas) " + CITY_REFERENCE.format(
+            n=policy.min_expected_false_alarms
+        )
+    else:
+        detail = f"{r.group} vs {r.reference} ({r.n_areas} vs {int(r.n_areas_reference)} areas)"
+    if r.ratio >= RATIO_CAP:
+        detail += "; the reference group's value is 0"
+    if r.reported_because and r.metric in policy.gated:
+        detail += f"; {r.reported_because}"
+    return detail
+
+
 def ratio_checks(ratios: pd.DataFrame, policy: FairnessPolicy) -> list[Check]:
     """One :class:`Check` per row of a judged ratio table."""
     lower, upper = policy.band
-    checks = []
-    for r in ratios.itertuples():
-        if r.metric in PARITY_METRICS:
-            detail = f"{r.group} ({r.n_areas} areas): {SELECTION_CAVEAT}"
-        else:
-            detail = f"{r.group} vs {r.reference} ({r.n_areas} vs {r.n_areas_reference} areas)"
-        if r.ratio >= RATIO_CAP:
-            detail += "; the reference group's value is 0"
-        if r.small_group:
-            detail += f"; reported only: fewer than {policy.min_group_areas} areas"
-        elif r.few_ae and r.metric in policy.gated:
-            detail += f"; reported only: fewer than {policy.min_ae_count} A&E attendances"
-        checks.append(
-            Check(
-                name=f"fairness.{r.metric}.{r.grouping}.{r.group}",
-                category="fairness",
-                passed=bool(r.passed),
-                gated=bool(r.gated),
-                value=finite_or_none(r.ratio),
-                lower=lower,
-                upper=upper,
-                ci_low=finite_or_none(r.ci_low),
-                ci_high=finite_or_none(r.ci_high),
-                detail=detail,
-            )
+    return [
+        Check(
+            name=f"fairness.{r.metric}.{r.grouping}.{r.group}",
+            category="fairness",
+            passed=bool(r.passed),
+            gated=bool(r.gated),
+            value=finite_or_none(r.ratio),
+            lower=lower,
+            upper=upper,
+            ci_low=finite_or_none(r.ci_low),
+            ci_high=finite_or_none(r.ci_high),
+            detail=_detail(r, policy),
         )
-    return checks
+        for r in ratios.itertuples()
+    ]

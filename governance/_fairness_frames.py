@@ -19,6 +19,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 
 __all__ = [
+    "ADJUSTED_METRICS",
     "METRIC_FUNCTIONS",
     "PARITY_METRICS",
     "RATIO_CAP",
@@ -55,6 +56,9 @@ METRIC_FUNCTIONS: dict[str, Callable[[dict, dict], np.ndarray]] = {
     "miss_share": lambda s, t: (s["miss_y"] / t["miss_y"]) / (s["y"] / t["y"]),
     "poisson_deviance": lambda s, t: s["dev"] / s["n"],
 }
+
+# Risk-adjusted false-alarm metrics: judged only where false alarms are expected.
+ADJUSTED_METRICS = frozenset({"fpr_top_k_adjusted", "fdr_top_k_adjusted"})
 
 # Metrics read against 1 (parity with harm), not against a reference group.
 PARITY_METRICS = frozenset({"selection_vs_harm"})
@@ -198,6 +202,7 @@ def ratio_table(
     n_boot: int,
     ci_level: float,
     seed: int,
+    city_metrics: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Each group's metric over the reference group's, with bootstrap intervals.
 
@@ -208,7 +213,9 @@ def ratio_table(
     two zeros as parity (1), and ``x/0`` as :data:`RATIO_CAP`. Metrics in
     :data:`PARITY_METRICS` are already read against 1: every group (the
     reference too) gets a row whose ``ratio`` is the metric itself and whose
-    ``reference`` is ``"parity"``.
+    ``reference`` is ``"parity"``. Metrics in ``city_metrics`` are compared
+    with their value over all areas pooled (``reference`` ``"city"``), every
+    group included.
     """
     codes = pd.Categorical(labels, categories=groups).codes.astype(np.int64)
     cache = _Sums(sums, codes, len(groups))
@@ -219,7 +226,12 @@ def ratio_table(
             by_group = cache.by_group(y_true)
             totals = {k: float(v.sum()) for k, v in by_group.items()}
             values = np.nan_to_num(_metrics(by_group, totals)[name], nan=0.0)
-            num, den = values[g], 1.0 if name in PARITY_METRICS else values[ref]
+            num, den = values[g], values[ref]
+            if name in PARITY_METRICS:
+                den = 1.0
+            elif name in city_metrics:
+                pooled = {k: np.array([v]) for k, v in totals.items()}
+                den = float(np.nan_to_num(_metrics(pooled, totals)[name], nan=0.0)[0])
             if den == 0:
                 return 1.0 if num == 0 else RATIO_CAP
             return float(min(num / den, RATIO_CAP))
@@ -230,7 +242,7 @@ def ratio_table(
         f"{m}|{g}": (m, gi)
         for m in metrics
         for gi, g in enumerate(groups)
-        if gi != ref or m in PARITY_METRICS
+        if gi != ref or m in PARITY_METRICS or m in city_metrics
     }
     index = np.arange(len(sums))
     alpha = (1 - ci_level) / 2
@@ -260,9 +272,6 @@ def ratio_table(
     out = pd.concat(frames).astype(float)
     out.insert(0, "metric", [pairs[k][0] for k in out.index])
     out.insert(1, "group", [groups[pairs[k][1]] for k in out.index])
-    out.insert(2, "reference", [_reference_of(m, reference) for m in out["metric"]])
+    labels_of = {m: "parity" for m in PARITY_METRICS} | {m: "city" for m in city_metrics}
+    out.insert(2, "reference", [labels_of.get(m, reference) for m in out["metric"]])
     return out.reset_index(drop=True)
-
-
-def _reference_of(metric: str, reference: str) -> str:
-    return "parity" if metric in PARITY_METRICS else reference

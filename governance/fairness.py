@@ -68,6 +68,7 @@ import pandas as pd
 
 from governance._fairness_checks import judge_ratios, ratio_checks
 from governance._fairness_frames import (
+    ADJUSTED_METRICS,
     METRIC_FUNCTIONS,
     PARITY_METRICS,
     area_sums,
@@ -209,6 +210,10 @@ def fairness_audit(
         labels = groups[grouping].reindex(sums["area_code"]).fillna("unknown").to_numpy(str)
         table = group_table(sums, labels, grouping)
         reference = _reference(table, spec.reference, grouping)
+        expected_fa = table.set_index("group").loc[reference, "expected_false_alarms"]
+        # A reference group (almost) never flagged gives no evidence to compare
+        # with: the adjusted metrics are then compared with the city's flags.
+        city = ADJUSTED_METRICS if expected_fa < policy.min_expected_false_alarms else frozenset()
         ratios = ratio_table(
             sums,
             labels,
@@ -219,6 +224,7 @@ def fairness_audit(
             n_boot=policy.n_boot,
             ci_level=policy.ci_level,
             seed=policy.seed,
+            city_metrics=frozenset(city),
         )
         ratios = judge_ratios(ratios, table, grouping, policy)
         tables.append(table)

@@ -52,6 +52,10 @@ class FairnessPolicy(_Strict):
     # The A&E-only calibration is gated for a group only when it and its
     # reference each hold at least this many A&E attendances in the backtest.
     min_ae_count: int = Field(100, ge=0)
+    # The risk-adjusted false-alarm metrics are gated for a group only when its
+    # flags expect this many false alarms; a reference group expecting fewer is
+    # replaced by the city's flags pooled.
+    min_expected_false_alarms: float = Field(5.0, ge=0)
     groupings: dict[str, Grouping]
     gated: list[str]
     reported: list[str] = []

@@ -28,19 +28,26 @@ def test_fair_forecast_passes_every_gated_check(area_table):
     audit = fairness_audit(gf.oracle_predictions(area_table), area_table, gf.policy().fairness)
     assert _gated_failures(audit) == set()
     gated = [c for c in audit.checks if c.gated]
-    assert {c.name.split(".")[1] for c in gated} == {"calibration_ratio", "fpr_top_k", "fdr_top_k"}
+    assert {c.name.split(".")[1] for c in gated} == {
+        "calibration_ratio",
+        "calibration_ratio_ae",
+        "fpr_top_k_adjusted",
+        "fdr_top_k_adjusted",
+    }
     calib = next(c for c in gated if c.name == "fairness.calibration_ratio.ethnic_band.B")
     assert calib.ci_low < calib.value < calib.ci_high
     assert 0.9 < calib.value < 1.1
 
 
-def test_forecast_inflated_for_one_band_fails_calibration_and_false_alarm_parity(area_table):
+def test_forecast_inflated_for_one_band_fails_calibration(area_table):
     predictions = gf.oracle_predictions(area_table, inflate={"B": 1.6})
     audit = fairness_audit(predictions, area_table, gf.policy().fairness)
     failed = _gated_failures(audit)
     assert "fairness.calibration_ratio.ethnic_band.B" in failed
-    assert "fairness.fpr_top_k.ethnic_band.B" in failed
-    assert "fairness.fdr_top_k.ethnic_band.B" in failed
+    assert "fairness.calibration_ratio_ae.ethnic_band.B" in failed
+    # band A loses every flag: its raw rates are 0, reported as an infinite disparity
+    raw = next(c for c in audit.checks if c.name == "fairness.fpr_top_k.ethnic_band.B")
+    assert not raw.gated and not raw.passed
     calib = next(c for c in audit.checks if c.name == "fairness.calibration_ratio.ethnic_band.B")
     assert calib.value == pytest.approx(1.6, rel=0.03)
     # the inflation follows ethnic band, not deprivation: IMD quintiles stay within the band
