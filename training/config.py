@@ -94,13 +94,13 @@ class FeatureParams(_Strict):
 class ModelParams(_Strict):
     """LightGBM settings (Poisson objective) and the prediction interval."""
 
-    num_boost_round: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 15
-    min_data_in_leaf: int = 200
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
-    bagging_freq: int = 1
+    num_boost_round: int = 150
+    learning_rate: float = 0.1
+    num_leaves: int = Field(31, description="Leaves per tree (per horizon with split_by_horizon).")
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.5
+    bagging_fraction: float = 1.0
+    bagging_freq: int = 0
     lambda_l2: float = 1.0
     num_threads: int = Field(
         1, description="LightGBM threads per booster; the backtest runs boosters side by side."
@@ -108,9 +108,12 @@ class ModelParams(_Strict):
     seed: int = 7
     interval: tuple[float, float] = (0.1, 0.9)
     max_train_rows: int | None = Field(
-        250_000, description="Rows sampled (seeded) to train one booster; None: all."
+        None, description="Rows sampled (seeded) to train one booster; None: all."
     )
     max_bin: int = Field(63, description="Histogram bins per feature (fewer is faster).")
+    split_by_horizon: bool = Field(
+        True, description="Force each tree to split on horizon first (one sub-model per horizon)."
+    )
 
 
 class BacktestParams(_Strict):
@@ -213,13 +216,13 @@ class Paths(_Strict):
         return (self.root / getattr(self, name)).resolve()
 
 
-def tracking_uri(params: "Params") -> str:
+def tracking_uri(params: Params) -> str:
     """Return the sqlite tracking/registry URI under the project root."""
     store = params.paths.root / params.tracking.store
     return f"sqlite:///{(store / 'mlflow.db').resolve()}"
 
 
-def artifact_location(params: "Params") -> str:
+def artifact_location(params: Params) -> str:
     """Return the folder MLflow stores run artifacts in."""
     return str((params.paths.root / params.tracking.store / "artifacts").resolve())
 
