@@ -102,9 +102,7 @@ class ModelParams(_Strict):
     bagging_fraction: float = 1.0
     bagging_freq: int = 0
     lambda_l2: float = 1.0
-    num_threads: int = Field(
-        1, description="LightGBM threads per booster; the backtest runs boosters side by side."
-    )
+    num_threads: int = Field(2, description="LightGBM (OpenMP) threads per booster.")
     seed: int = 7
     interval: tuple[float, float] = (0.1, 0.9)
     max_train_rows: int | None = Field(
@@ -124,7 +122,12 @@ class BacktestParams(_Strict):
     coverages: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20)
     n_boot: int = 1000
     seed: int = 11
-    n_jobs: int = Field(2, ge=1, description="Boosters fitted side by side.")
+    n_jobs: int = Field(
+        1,
+        ge=1,
+        description="Boosters fitted side by side in threads (1: one after another; "
+        "concurrent LightGBM fits in one process crashed in the full test run).",
+    )
     ablation_rounds: int | None = Field(
         150, description="Boosting rounds of the ablation models (None: as the model)."
     )

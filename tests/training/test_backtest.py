@@ -51,8 +51,10 @@ def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path
     predictions = result.predictions
     expected = {"model", "ablation_police_only", "ablation_no_spatial", *METHODS}
     assert set(predictions["method"]) == expected
+    ablation_horizons = set(PARAMS.backtest.ablation_horizons or PARAMS.features.horizons)
     for method, rows in predictions.groupby("method"):
-        assert set(rows["horizon"]) == set(PARAMS.features.horizons), method
+        horizons = ablation_horizons if method.startswith("ablation_") else PARAMS.features.horizons
+        assert set(rows["horizon"]) == set(horizons), method
         assert rows["target_week"].nunique() == PARAMS.backtest.weeks, method
     model = predictions.loc[predictions["method"] == "model"]
     assert not model.duplicated(["area_code", "origin_week", "horizon"]).any()
