@@ -43,7 +43,7 @@ def _dvc(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         [sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,
-        text=True, timeout=600,
+        text=True, timeout=1800,
     )  # fmt: skip
     assert done.returncode == 0, f"dvc {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done
