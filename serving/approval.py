@@ -33,6 +33,8 @@ __all__ = [
     "MSG_NOT_PRODUCTION",
 ]
 
+# The same names as governance.registry's TAG_* constants (a test holds them
+# equal); repeated here so the bento ships without the governance package.
 TAG_APPROVAL = "harmcast.approval_status"
 TAG_GATE = "harmcast.gate"
 TAG_CARD = "harmcast.card_sha256"

@@ -57,3 +57,13 @@ def test_store_re_exports_the_approval_and_bundle_api():
     for module in (serving.approval, serving.bundle):
         for name in module.__all__:
             assert getattr(serving.store, name) is getattr(module, name), name
+
+
+def test_serving_reads_the_tags_governance_writes():
+    from governance import registry
+    from serving import approval
+
+    assert approval.TAG_APPROVAL == registry.TAG_STATUS
+    assert approval.TAG_GATE == registry.TAG_GATE
+    assert approval.TAG_CARD == registry.TAG_CARD
+    assert approval.PRODUCTION == registry.ALIAS_PRODUCTION
