@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from training.sources.areas import AREA_COLUMNS
 from training.synth_geometry import CityGeometry, to_lonlat
 from training.synth_places import Places
 
@@ -34,16 +35,7 @@ def write_reference(geo: CityGeometry, places: Places, out: Path) -> None:
     table = areas.drop(columns=["x", "y", "premises", "late_premises", "site"]).assign(
         latitude=lat, longitude=lon
     )
-    cols = [
-        "area_code",
-        "area_name",
-        "district",
-        "latitude",
-        "longitude",
-        "area_km2",
-        "population",
-        "imd_decile",
-    ]
+    cols = list(AREA_COLUMNS)  # the reader's contract, so writer and reader cannot drift
     table[cols + [c for c in table.columns if c.startswith("audit_")]].to_csv(
         ref / "areas.csv", index=False
     )
