@@ -239,12 +239,7 @@ def link_sources(
     candidates, quarantines, names = _read_candidates(layout, sources, step, raw_dir)
     step("area reference")
     areas, reference = _reference(layout, candidates)
-    ref_dir = layout.reference
-    geo = ref_dir / "boundaries.geojson" if ref_dir is not None else None
-    boundaries = area_ref.read_boundaries(geo) if geo is not None and geo.is_file() else None
-    gaz = ref_dir / "gazetteer.csv" if ref_dir is not None else None
-    gazetteer = (area_ref.read_gazetteer(gaz, areas) if gaz is not None and gaz.is_file()
-                 else pd.DataFrame({"name": [], "area_code": []}))  # fmt: skip
+    boundaries, gazetteer = _reference_data(layout, areas)
     step("linking records")
     code, method, reason, fld, value = _link(candidates, areas, boundaries, gazetteer, link)
     ok = reason == ""
@@ -300,3 +295,14 @@ def write_linked(result: LinkResult, out_dir: Path) -> list[Path]:
         report_markdown(result.report, reference=result.reference)
     )
     return list(paths.values())
+
+
+def _reference_data(layout: RawLayout, areas: pd.DataFrame):
+    """Read the optional boundaries and gazetteer of the area reference."""
+    ref_dir = layout.reference
+    geo = ref_dir / "boundaries.geojson" if ref_dir is not None else None
+    boundaries = area_ref.read_boundaries(geo) if geo is not None and geo.is_file() else None
+    gaz = ref_dir / "gazetteer.csv" if ref_dir is not None else None
+    gazetteer = (area_ref.read_gazetteer(gaz, areas) if gaz is not None and gaz.is_file()
+                 else pd.DataFrame({"name": [], "area_code": []}))  # fmt: skip
+    return boundaries, gazetteer

@@ -25,7 +25,6 @@ from training.config import DaskParams, LinkParams, SourceParams
 from training.errors import LinkageError
 from training.link_report import build_report
 from training.scale.cluster import frame_config
-from training.sources import areas as area_ref
 from training.sources._csv import QUARANTINE_COLUMNS
 
 __all__ = ["DaskLinkResult", "link_sources_dask"]
@@ -91,16 +90,6 @@ def _records(part: pd.DataFrame) -> pd.DataFrame:
     return records.assign(week_start=week.where(is_day))[pandas_link.RECORD_COLUMNS]
 
 
-def _reference_data(layout, areas):
-    ref_dir = layout.reference
-    geo = ref_dir / "boundaries.geojson" if ref_dir is not None else None
-    boundaries = area_ref.read_boundaries(geo) if geo is not None and geo.is_file() else None
-    gaz = ref_dir / "gazetteer.csv" if ref_dir is not None else None
-    gazetteer = (area_ref.read_gazetteer(gaz, areas) if gaz is not None and gaz.is_file()
-                 else pd.DataFrame({"name": [], "area_code": []}))  # fmt: skip
-    return boundaries, gazetteer
-
-
 def link_sources_dask(
     raw_dir: Path,
     sources: SourceParams,
@@ -130,7 +119,7 @@ def link_sources_dask(
     layout = layout or pandas_link.RawLayout.from_raw_dir(raw_dir)
     candidates, quarantines, names = _read_all(layout, sources, Path(raw_dir))
     areas, reference = pandas_link._reference(layout, candidates)
-    boundaries, gazetteer = _reference_data(layout, areas)
+    boundaries, gazetteer = pandas_link._reference_data(layout, areas)
     n_parts = max(1, int(np.ceil(len(candidates) / params.partition_rows)))
     with frame_config():
         frame = dd.from_pandas(candidates, npartitions=n_parts, sort=False)
