@@ -1,17 +1,19 @@
 """Hot-spot metrics per week: hit rate, PAI and PEI at several coverages.
 
-Each (method, horizon, target week) is one cross-section of areas. Areas are
-ranked by ``mu``, highest first; among areas with the same ``mu`` the ones with
-FEWER observed incidents come first (pessimistic tie-breaking, so a flat
-forecast earns nothing from lucky ties).
+Each (method, horizon, target week) is one cross-section of areas. Ties in the
+forecast are broken pessimistically: among areas with the same forecast the
+ones with FEWER observed incidents come first, so a flat forecast earns
+nothing from lucky ties.
 
 Two selections per coverage ``c``:
 
-- by area: the top areas while the km2 selected BEFORE an area is below
-  ``c * A`` (A the total km2): the area that crosses the threshold is included
-  whole, so at least one area is always selected and the selected area ``a`` can
-  exceed ``c * A``; PAI uses the actual ``a``.
-- by count: the top ``k = ceil(c * n_areas)`` areas.
+- by area: areas ranked by forecast density ``mu / km2`` (what a hot-spot map
+  shows, and the ranking that makes the most of a km2 budget), taken while the
+  km2 selected BEFORE an area is below ``c * A`` (A the total km2): the area
+  that crosses the threshold is included whole, so at least one area is always
+  selected and the selected area ``a`` can exceed ``c * A``; PAI uses the
+  actual ``a``.
+- by count: areas ranked by ``mu``; the top ``k = ceil(c * n_areas)`` areas.
 
 With ``n`` the incidents in the selection and ``N`` in the week:
 
@@ -103,6 +105,7 @@ def hotspot_metrics(
     km2 = frame[km2_column].to_numpy(dtype=float)
 
     ranked = _Groups(gid, np.lexsort((y, -mu, gid)), n_groups)
+    by_density = _Groups(gid, np.lexsort((y / km2, -mu / km2, gid)), n_groups)
     hindsight = _Groups(gid, np.lexsort((-y, gid)), n_groups)
     dense = _Groups(gid, np.lexsort((-y / km2, gid)), n_groups)
     n_areas = np.bincount(gid, minlength=n_groups).astype(float)
@@ -118,9 +121,9 @@ def hotspot_metrics(
         label = coverage_label(c)
         k = np.ceil(c * n_areas - 1e-9)
         # by area
-        sel = _area_selection(ranked, km2[ranked.order], total_km2, c)
-        hit = ranked.total(y[ranked.order] * sel) * share
-        area_share = ranked.total(km2[ranked.order] * sel) / total_km2
+        sel = _area_selection(by_density, km2[by_density.order], total_km2, c)
+        hit = by_density.total(y[by_density.order] * sel) * share
+        area_share = by_density.total(km2[by_density.order] * sel) / total_km2
         pai_area = hit / area_share
         sel_star = _area_selection(dense, km2[dense.order], total_km2, c)
         hit_star = dense.total(y[dense.order] * sel_star) * share

@@ -64,20 +64,36 @@ def test_hot_spot_metrics_on_a_hand_built_week():
     assert row["hit_rate_count_25"] == pytest.approx(n_count / big_n)
     assert row["pai_count_25"] == pytest.approx((n_count / big_n) / (k / len(mu)))
     assert row["pei_25"] == pytest.approx(n_count / best_subset(y, k))
-    # by area: budget 2.5 km2; areas 0 (0.5) and 1 (2.0, reaching 2.5) fill it exactly
-    a = km2[0] + km2[1]
-    assert a == pytest.approx(coverage * total_km2)
-    assert row["hit_rate_25"] == pytest.approx(n_count / big_n)
-    assert row["pai_area_25"] == pytest.approx((n_count / big_n) / (a / total_km2))
+    # by area, ranked by forecast density mu / km2 = 10, 2, 3, 2, 2, .25, .2, .05:
+    # area 0 (10), area 2 (3), then the tie at 2 broken pessimistically by observed
+    # density (area 1: 1.5 before areas 3 and 4: 4). Budget 2.5 km2: areas 0 and 2
+    # hold 1.5 km2, so area 1 (2 km2) is taken whole and crosses the budget.
+    n_area, a = y[0] + y[2] + y[1], km2[0] + km2[2] + km2[1]
+    assert a > coverage * total_km2
+    assert row["hit_rate_25"] == pytest.approx(n_area / big_n)
+    assert row["pai_area_25"] == pytest.approx((n_area / big_n) / (a / total_km2))
     assert row["incidents"] == big_n
 
 
 def test_area_crossing_the_budget_is_included_whole():
     mu, y, km2 = [3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 3.0, 1.0]
-    row = per_week_metrics(frame(mu, y), areas_for(km2), [0.4]).iloc[0]
-    # budget 2 km2: area 0 (1 km2) then area 1 crosses to 4 km2 and is included
-    assert row["hit_rate_40"] == pytest.approx(3 / 6)
-    assert row["pai_area_40"] == pytest.approx((3 / 6) / (4 / 5))
+    row = per_week_metrics(frame(mu, y), areas_for(km2), [0.3]).iloc[0]
+    # densities 3, 0.67, 1; budget 1.5 km2: area 0 (1 km2), then area 2 crosses
+    # to 2 km2 and is included whole; area 1 is not reached
+    assert row["hit_rate_30"] == pytest.approx(4 / 6)
+    assert row["pai_area_30"] == pytest.approx((4 / 6) / (2 / 5))
+
+
+def test_area_selection_ranks_by_density_not_count():
+    # the big area has the most incidents but the lowest density
+    mu, y, km2 = [6.0, 4.0, 1.0], [6.0, 4.0, 1.0], [8.0, 1.0, 1.0]
+    row = per_week_metrics(frame(mu, y), areas_for(km2), [0.1]).iloc[0]
+    # budget 1 km2: the densest area (area 1: 4 per km2) fills it
+    assert row["hit_rate_10"] == pytest.approx(4 / 11)
+    assert row["pai_area_10"] == pytest.approx((4 / 11) / (1 / 10))
+    assert row["pei_area_10"] == pytest.approx(1.0)
+    # by count the single most likely area (area 0) is chosen
+    assert row["hit_rate_count_10"] == pytest.approx(6 / 11)
 
 
 def test_ties_are_broken_pessimistically():
