@@ -24,16 +24,11 @@ from training.sources import areas as area_ref
 from training.sources._csv import QUARANTINE_COLUMNS, QUARANTINE_REASONS
 
 __all__ = [
-    "QUARANTINE_REASONS",
-    "RECORD_COLUMNS",
-    "LINK_METHODS",
-    "MSG_NO_SOURCES",
-    "MSG_NO_REFERENCE",
-    "RawLayout",
-    "LinkResult",
-    "link_sources",
-    "write_linked",
-]
+    "QUARANTINE_REASONS", "RECORD_COLUMNS", "LINK_METHODS", "MSG_NO_SOURCES", "MSG_NO_REFERENCE",
+    "REFERENCE_FILE", "REFERENCE_DERIVED", "RawLayout", "LinkResult", "read_candidates",
+    "area_reference", "reference_data", "match_areas", "link_premises", "area_adjacency",
+    "link_sources", "write_linked",
+]  # fmt: skip
 
 RECORD_COLUMNS = ["source", "record_id", "area_code", "date", "grain", "week_start",
                   "category", "is_violence", "link_method"]  # fmt: skip
@@ -93,7 +88,11 @@ class LinkResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _read_candidates(layout: RawLayout, sources: SourceParams, step, raw_dir: Path):
+def read_candidates(layout: RawLayout, sources: SourceParams, step, raw_dir: Path):
+    """Read each source of ``layout``: ``(candidates, quarantines, source names)``.
+
+    ``step(label)`` is called before each source; no source at all is a ``LinkageError``.
+    """
     frames, quarantines, names = [], [], []
     readers = [
         ("police", layout.police, lambda p: police_uk.read_police(
@@ -118,7 +117,8 @@ def _read_candidates(layout: RawLayout, sources: SourceParams, step, raw_dir: Pa
     return pd.concat(frames, ignore_index=True), quarantines, names
 
 
-def _reference(layout: RawLayout, candidates: pd.DataFrame):
+def area_reference(layout: RawLayout, candidates: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Return the areas and where they came from (the areas file, else derived)."""
     areas_file = layout.areas_file
     if areas_file is None and layout.reference is not None:
         areas_file = layout.reference / "areas.csv"
@@ -130,8 +130,11 @@ def _reference(layout: RawLayout, candidates: pd.DataFrame):
     return derived, REFERENCE_DERIVED
 
 
-def _link(frame, areas, boundaries, gazetteer, link: LinkParams):
-    """Return (area_code, method, reason, field, value) arrays for ``frame``."""
+def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams):
+    """Return (area_code, method, reason, field, value) arrays for ``frame``'s rows.
+
+    By area code, else coordinates, else free text; ``reason`` is empty when linked.
+    """
     n = len(frame)
     code, method = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
     reason, fld = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
@@ -172,14 +175,15 @@ def _link(frame, areas, boundaries, gazetteer, link: LinkParams):
     return code, method, reason, fld, value
 
 
-def _link_premises(layout: RawLayout, areas, boundaries, link: LinkParams):
+def link_premises(layout: RawLayout, areas, boundaries, link: LinkParams):
+    """Count (late) licensed premises per area: ``(counts, quarantines, linked or None)``."""
     path = None if layout.council is None else layout.council / "licensed_premises.csv"
     counts = pd.DataFrame({"premises": 0, "late_premises": 0}, index=areas["area_code"])
     if path is None or not path.is_file():
         return counts, [], None
     premises, quarantine = council.read_premises(path)
     frame = premises.assign(source="premises", area_code="", location="")
-    code, method, reason, fld, value = _link(frame, areas, boundaries, pd.DataFrame(), link)
+    code, method, reason, fld, value = match_areas(frame, areas, boundaries, pd.DataFrame(), link)
     linked = premises.assign(area_code=code, link_method=method, source="premises")
     ok = reason == ""
     grouped = linked.loc[ok].groupby("area_code")["late"].agg(["size", "sum"])
@@ -189,7 +193,8 @@ def _link_premises(layout: RawLayout, areas, boundaries, link: LinkParams):
     return counts, [quarantine, bad[QUARANTINE_COLUMNS]], linked.loc[ok]
 
 
-def _adjacency(layout: RawLayout, areas, boundaries) -> pd.DataFrame:
+def area_adjacency(layout: RawLayout, areas, boundaries) -> pd.DataFrame:
+    """Read ``adjacency.csv``, else derive it from the boundaries, else return none."""
     path = None if layout.reference is None else layout.reference / "adjacency.csv"
     if path is not None and path.is_file():
         return area_ref.read_adjacency(path, areas)
@@ -236,12 +241,12 @@ def link_sources(
         if progress is not None:
             progress.update(task, advance=1, description=label)
 
-    candidates, quarantines, names = _read_candidates(layout, sources, step, raw_dir)
+    candidates, quarantines, names = read_candidates(layout, sources, step, raw_dir)
     step("area reference")
-    areas, reference = _reference(layout, candidates)
-    boundaries, gazetteer = _reference_data(layout, areas)
+    areas, reference = area_reference(layout, candidates)
+    boundaries, gazetteer = reference_data(layout, areas)
     step("linking records")
-    code, method, reason, fld, value = _link(candidates, areas, boundaries, gazetteer, link)
+    code, method, reason, fld, value = match_areas(candidates, areas, boundaries, gazetteer, link)
     ok = reason == ""
     records = candidates.loc[ok].assign(area_code=code[ok], link_method=method[ok])
     is_day = records["grain"] == "day"
@@ -249,7 +254,7 @@ def link_sources(
     records = records.assign(week_start=week.where(is_day))[RECORD_COLUMNS]
     bad = candidates.loc[~ok].assign(field=fld[~ok], value=value[~ok], reason=reason[~ok])
     step("licensed premises")
-    counts, premises_q, premises = _link_premises(layout, areas, boundaries, link)
+    counts, premises_q, premises = link_premises(layout, areas, boundaries, link)
     areas = areas.merge(counts, left_on="area_code", right_index=True, how="left")
     quarantine = pd.concat([*quarantines, bad[QUARANTINE_COLUMNS], *premises_q], ignore_index=True)
     quarantine = quarantine.astype({"row": "int64"}).reset_index(drop=True)
@@ -263,7 +268,7 @@ def link_sources(
     return LinkResult(
         records=records.reset_index(drop=True),
         areas=areas.reset_index(drop=True),
-        adjacency=_adjacency(layout, areas, boundaries),
+        adjacency=area_adjacency(layout, areas, boundaries),
         quarantine=quarantine,
         report=report,
         reference=reference,
@@ -275,17 +280,9 @@ def write_linked(result: LinkResult, out_dir: Path) -> list[Path]:
     """Write the linked layer; return the files written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: out_dir / name
-        for name in (
-            "records.parquet",
-            "areas.parquet",
-            "adjacency.parquet",
-            "quarantine.csv",
-            "linkage_report.json",
-            "linkage_report.md",
-        )
-    }
+    names = ("records.parquet", "areas.parquet", "adjacency.parquet", "quarantine.csv",
+             "linkage_report.json", "linkage_report.md")  # fmt: skip
+    paths = {name: out_dir / name for name in names}
     result.records.to_parquet(paths["records.parquet"], index=False)
     result.areas.to_parquet(paths["areas.parquet"], index=False)
     result.adjacency.to_parquet(paths["adjacency.parquet"], index=False)
@@ -297,8 +294,8 @@ def write_linked(result: LinkResult, out_dir: Path) -> list[Path]:
     return list(paths.values())
 
 
-def _reference_data(layout: RawLayout, areas: pd.DataFrame):
-    """Read the optional boundaries and gazetteer of the area reference."""
+def reference_data(layout: RawLayout, areas: pd.DataFrame):
+    """Read the optional ``(boundaries, gazetteer)`` of the area reference."""
     ref_dir = layout.reference
     geo = ref_dir / "boundaries.geojson" if ref_dir is not None else None
     boundaries = area_ref.read_boundaries(geo) if geo is not None and geo.is_file() else None

@@ -4,8 +4,10 @@
 reference; append its week to the panel (refusing a repeated week or a gap);
 score the published horizon-1 forecast for that week; check each source's
 input for drift; judge the pooled window against ``policy.monitoring``;
-refresh the serving snapshot from the grown panel; append one line to the
-monitoring log and rewrite the HTML report. A breach is a finding, not an
+refresh the serving snapshot from the grown panel with the registry's
+``production`` version (never with an unapproved model: without a servable
+production version the snapshot is left alone and the log says why); append
+one line to the monitoring log and rewrite the HTML report. A breach is a finding, not an
 error: when one check breaches ``monitoring.breach_weeks`` weeks in a row the
 model is flagged for review (a flag file, and a tag on the production version
 when an MLflow registry exists). Only bad input raises.
@@ -19,13 +21,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from governance.policy import Policy
 from training.config import Params, tracking_uri
 from training.drift import source_drift
-from training.errors import SchemaError
+from training.errors import HarmcastError, SchemaError
 from training.monitoring import (
     LOG_FILE,
     append_log,
@@ -39,14 +42,20 @@ from training.monitoring_report import write_report
 from training.panel import read_panel_layer
 from training.weekly import MSG_NOT_A_FOLDER, append_week, link_week
 
+if TYPE_CHECKING:
+    from serving.approval import ApprovedModel
+    from training.model import Forecaster
+
 __all__ = [
     "MONITORING_DIR",
     "REVIEW_FILE",
     "TAG_REVIEW",
     "TAG_REVIEW_REASON",
     "MSG_NO_PANEL",
+    "SnapshotRefresh",
     "WeeklyResult",
     "run_weekly",
+    "production_forecaster",
     "refresh_snapshot",
     "flag_for_review",
 ]
@@ -60,46 +69,89 @@ MSG_NO_PANEL = "not found: build the panel first (`harmcast panel`)"
 
 
 @dataclass(frozen=True)
+class SnapshotRefresh:
+    """Whether the cycle refreshed the serving snapshot: with which version, or why not."""
+
+    refreshed: bool
+    origin_week: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    reason: str | None = None
+
+    def log_fields(self) -> dict:
+        """Return the monitoring log's ``snapshot_*`` fields."""
+        return {"snapshot_refreshed": self.refreshed, "snapshot_origin": self.origin_week,
+                "snapshot_model": self.model_name, "snapshot_model_version": self.model_version,
+                "snapshot_reason": self.reason}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class WeeklyResult:
-    """What one weekly cycle did: the log entry and the files it wrote."""
+    """What one weekly cycle did: the log entry, the snapshot refresh and the files written."""
 
     entry: dict
     log_path: Path
     report_path: Path
     review_path: Path | None
+    snapshot: SnapshotRefresh
+
+
+def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
+    """Return ``(ApprovedModel, Forecaster)`` of the registry's ``production`` version.
+
+    The checks are the service's (``serving.approval.resolve_approved``):
+    approved, gate passed, and its published card verifies.
+
+    Raises
+    ------
+    NotApproved
+        No registry or no ``production`` version, or one that may not be served.
+    SchemaError
+        When the version's dispersion (``model_meta.json``) is not found.
+    """
+    from serving.approval import resolve_approved
+    from serving.bundle import load_forecaster
+
+    uri, paths = tracking_uri(params), params.paths
+    approved = resolve_approved(uri, params.tracking.registered_model,
+                                cards_root=paths.resolve("model_cards"))  # fmt: skip
+    forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
+    return approved, forecaster
 
 
 def refresh_snapshot(
     params: Params, policy: Policy, panel: pd.DataFrame, areas: pd.DataFrame,
-    adjacency: pd.DataFrame, *, model_dir: Path | None = None,
-) -> str | None:  # fmt: skip
-    """Rebuild the serving snapshot from the grown panel; return its origin week.
+    adjacency: pd.DataFrame,
+) -> SnapshotRefresh:  # fmt: skip
+    """Rebuild the serving snapshot from the grown panel with the production version.
 
-    The forecaster is the one in ``model_dir`` (default ``data/05_models``);
-    the model name and version recorded in the current snapshot are kept.
-    Returns None (and leaves the snapshot alone) when there is no model.
+    Only the registry's ``production`` version (approved, gate passed, card
+    verified) may produce what the service reads; a model merely trained into
+    ``data/05_models`` never does. Without such a version the snapshot is left
+    exactly as it was and the result says why.
     """
-    from serving.snapshot import META_FILE, build_snapshot, write_snapshot
-    from training.features import build_features
-    from training.model import MODEL_FILE, Forecaster
+    from mlflow.exceptions import MlflowException
 
-    model_dir = model_dir or params.paths.resolve("models")
-    if not (model_dir / MODEL_FILE).is_file():
-        return None
-    out_dir = params.paths.resolve("snapshot")
-    meta_path = out_dir / META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    features = build_features(panel, areas, adjacency, params.features)
-    snapshot = build_snapshot(
-        features,
-        Forecaster.load(model_dir),
-        areas,
-        policy_coverage=policy.serving.hotspot_coverage,
-        model_name=meta.get("model_name", params.tracking.registered_model),
-        model_version=meta.get("model_version"),
-    )
-    write_snapshot(snapshot, out_dir)
-    return snapshot.meta.origin_week
+    from serving.snapshot import build_snapshot, write_snapshot
+    from training.features import build_features
+
+    try:
+        approved, forecaster = production_forecaster(params)
+        features = build_features(panel, areas, adjacency, params.features)
+        snapshot = build_snapshot(
+            features,
+            forecaster,
+            areas,
+            policy_coverage=policy.serving.hotspot_coverage,
+            model_name=approved.name,
+            model_version=approved.version,
+        )
+    except (HarmcastError, MlflowException) as exc:
+        # not bad input: the week is still appended, scored and logged, with the reason
+        return SnapshotRefresh(False, reason=str(exc))
+    written = write_snapshot(snapshot, params.paths.resolve("snapshot"))
+    return SnapshotRefresh(True, origin_week=written.meta.origin_week, model_name=approved.name,
+                           model_version=str(approved.version))  # fmt: skip
 
 
 def flag_for_review(params: Params, reasons: list[str], *, week: str) -> Path:
@@ -150,9 +202,8 @@ def _write_panel(panel: pd.DataFrame, panel_dir: Path) -> None:
 
 
 def run_weekly(
-    params: Params, policy: Policy, week_dir: Path, *, week: pd.Timestamp | None = None,
-    model_dir: Path | None = None,
-) -> WeeklyResult:  # fmt: skip
+    params: Params, policy: Policy, week_dir: Path, *, week: pd.Timestamp | None = None
+) -> WeeklyResult:
     """Run the weekly cycle on one delivery folder (see the module docstring).
 
     Raises
@@ -205,12 +256,13 @@ def run_weekly(
     }  # fmt: skip
     reasons = review_reasons([*history, entry], mon.breach_weeks)
     _write_panel(grown, panel_dir)
-    entry["snapshot_origin"] = refresh_snapshot(params, policy, grown, areas, adjacency,
-                                                model_dir=model_dir)  # fmt: skip
+    refresh = refresh_snapshot(params, policy, grown, areas, adjacency)
+    entry.update(refresh.log_fields())
     review_path = flag_for_review(params, reasons, week=week_label) if reasons else None
     entry.update(review_required=bool(reasons), review_reasons=reasons,
                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
     append_log(log_path, entry)
     report = write_report([*history, clean_json(entry)], policy,
                           out_dir, log_path=log_path)  # fmt: skip
-    return WeeklyResult(entry=entry, log_path=log_path, report_path=report, review_path=review_path)
+    return WeeklyResult(entry=entry, log_path=log_path, report_path=report,
+                        review_path=review_path, snapshot=refresh)  # fmt: skip

@@ -1,4 +1,7 @@
-"""harmcast commands: data (``ingest`` and ``panel``)."""
+"""harmcast commands: data (``ingest`` and ``panel``).
+
+With ``dask.enabled`` both run on Dask (``training.scale``) and write the same files.
+"""
 
 from __future__ import annotations
 
@@ -52,9 +55,15 @@ def ingest(
             layout = RawLayout(*(getattr(layout, f) for f in ("police", "istv", "ambulance",
                                "council", "reference")), areas_file=areas)  # fmt: skip
     with fail_clearly(), Progress(console=console, transient=True) as progress:
-        result = link_sources(raw_dir, params.sources, params.link, layout=layout,
-                              progress=progress)  # fmt: skip
-        written = write_linked(result, params.paths.resolve("linked"))
+        if params.dask.enabled:
+            from training.scale import ingest_on_dask
+
+            step = ingest_on_dask(raw_dir, params, layout=layout)
+            result, written, engine = step.link, step.written, step.engine
+        else:
+            result = link_sources(raw_dir, params.sources, params.link, layout=layout,
+                                  progress=progress)  # fmt: skip
+            written, engine = write_linked(result, params.paths.resolve("linked")), "pandas"
     table = Table(title="Linkage report (counts 1-4 shown as <5)")
     for column in ("source", "records in", "linked", "match rate", "quarantined"):
         table.add_column(column, justify="left" if column in ("source", "quarantined") else "right")
@@ -65,7 +74,7 @@ def ingest(
                       reasons or "-")  # fmt: skip
     console.print(table)
     console.print(f"area reference: {result.reference} ({len(result.areas)} areas)")
-    console.print(f"wrote {len(written)} files to {written[0].parent}")
+    console.print(f"engine: {engine}; wrote {len(written)} files to {written[0].parent}")
 
 
 def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
@@ -80,16 +89,26 @@ def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
     with fail_clearly():
         if not (linked / "records.parquet").is_file():
             raise LinkageError(f"{linked / 'records.parquet'} not found: run `harmcast ingest`")
-        areas = pd.read_parquet(linked / "areas.parquet")
-        adjacency = pd.read_parquet(linked / "adjacency.parquet")
-        frame = build_panel(pd.read_parquet(linked / "records.parquet"), areas)
-        written = write_panel(frame, params.paths.resolve("panel"), areas=areas,
-                              adjacency=adjacency)  # fmt: skip
-    weeks = frame["week_start"]
+        if params.dask.enabled:
+            from training.scale import panel_on_dask
+
+            step = panel_on_dask(params)
+            summary, written, engine = step.summary, step.written, step.engine
+        else:
+            areas = pd.read_parquet(linked / "areas.parquet")
+            adjacency = pd.read_parquet(linked / "adjacency.parquet")
+            frame = build_panel(pd.read_parquet(linked / "records.parquet"), areas)
+            written = write_panel(frame, params.paths.resolve("panel"), areas=areas,
+                                  adjacency=adjacency)  # fmt: skip
+            weeks = frame["week_start"]
+            summary = {"areas": frame["area_code"].nunique(), "weeks": weeks.nunique(),
+                       "first": weeks.min(), "last": weeks.max(),
+                       "violence": frame["violence"].sum()}  # fmt: skip
+            engine = "pandas"
     console.print(
-        f"panel: {frame['area_code'].nunique()} areas x {weeks.nunique()} weeks "
-        f"({weeks.min():%Y-%m-%d} to {weeks.max():%Y-%m-%d}); "
-        f"violence total {frame['violence'].sum():,.0f}; wrote {written[0]}"
+        f"panel: {summary['areas']} areas x {summary['weeks']} weeks "
+        f"({summary['first']:%Y-%m-%d} to {summary['last']:%Y-%m-%d}); "
+        f"violence total {summary['violence']:,.0f}; engine: {engine}; wrote {written[0]}"
     )
 
 

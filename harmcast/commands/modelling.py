@@ -3,7 +3,8 @@
 ``harmcast backtest`` scores the model against the baselines and opens the
 MLflow run; ``harmcast train`` fits the final model on every observed week and
 logs it into that same run (its id is in ``data/06_backtest/results.json``), or
-into a new run when no backtest was made.
+into a new run when no backtest was made. With ``dask.enabled``, ``features`` and
+``train`` run on Dask (``training.scale``); the backtest always runs on pandas.
 """
 
 from __future__ import annotations
@@ -49,13 +50,24 @@ def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     with fail_clearly():
         panel_dir = _require(params.paths.resolve("panel") / "panel.parquet", "panel").parent
         start = time.perf_counter()
-        frame = build_features(*read_panel_layer(panel_dir), params.features)
         out = params.paths.resolve("features")
-        out.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(out / "features.parquet", index=False)
+        if params.dask.enabled:
+            from training.scale import features_on_dask
+
+            step = features_on_dask(params)
+            n_rows, n_columns, engine = (
+                step.summary["rows"],
+                len(step.summary["columns"]),
+                step.engine,
+            )
+        else:
+            frame = build_features(*read_panel_layer(panel_dir), params.features)
+            out.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(out / "features.parquet", index=False)
+            n_rows, n_columns, engine = len(frame), len(feature_columns(frame)), "pandas"
     console.print(
-        f"{len(frame):,} rows x {len(feature_columns(frame))} features "
-        f"in {time.perf_counter() - start:.1f}s -> {out / 'features.parquet'}"
+        f"{n_rows:,} rows x {n_columns} features in {time.perf_counter() - start:.1f}s "
+        f"(engine: {engine}) -> {out / 'features.parquet'}"
     )
 
 
@@ -94,6 +106,8 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
         (out / "results.json").write_text(json.dumps(results, indent=2))
     _print_table(result.table, result.margins, result.summary)
     console.print(f"backtest took {time.perf_counter() - start:.0f}s; results in {out}")
+    if params.dask.enabled:
+        console.print("engine: pandas (the backtest has no Dask implementation)")
     console.print(f"MLflow run {run_id} at {tracking_uri(params)}")
 
 
@@ -106,16 +120,24 @@ def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
 
     params = get_params(params_file, root)
     with fail_clearly():
-        frame = _read_features(params)
         start = time.perf_counter()
-        forecaster = fit_forecaster(frame, feature_columns(frame), params.model)
+        if params.dask.enabled:
+            from training.scale import train_on_dask
+
+            _require(params.paths.resolve("features") / "features.parquet", "features")
+            step = train_on_dask(params)
+            forecaster, latest, engine = step.forecaster, step.latest, step.engine
+        else:
+            frame = _read_features(params)
+            forecaster = fit_forecaster(frame, feature_columns(frame), params.model)
+            latest = frame.loc[frame["origin_week"] == frame["origin_week"].max()]
+            engine = "pandas"
         models = params.paths.resolve("models")
         forecaster.save(models)
         results = params.paths.resolve("backtest") / "results.json"
         run_id = None
         if results.is_file():
             run_id = json.loads(results.read_text())["summary"].get(RUN_ID_KEY)
-        latest = frame.loc[frame["origin_week"] == frame["origin_week"].max()]
         meta = log_final_model(
             forecaster,
             params,
@@ -127,7 +149,7 @@ def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
     console.print(
         f"trained {forecaster.booster.num_trees()} trees on {len(forecaster.feature_names)} "
         f"features in {time.perf_counter() - start:.0f}s (NB dispersion "
-        f"{forecaster.dispersion:.3f}) -> {models}"
+        f"{forecaster.dispersion:.3f}; engine: {engine}) -> {models}"
     )
     console.print(
         f"MLflow run {meta['run_id']}, model {meta['model_uri']} at {tracking_uri(params)}"

@@ -2,12 +2,16 @@
 
 The main job runs the same commands a user would, in order, in one process:
 synth, ingest, panel, features, backtest, train, audit, register, the demo
-board's approvals, card, snapshot, bento import, and finally serve.
+board's approvals, card, snapshot, bento import, and finally serve. With
+``dask.enabled`` ingest, panel, features and train run on one Dask cluster,
+opened before the first of them and closed after the last (before serving).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +42,24 @@ def _invoke(app: typer.Typer, args: list[str]) -> None:
     if code:
         err_console.print(f"[bold red]harmcast {args[0]} failed; the main job stops here.")
         raise typer.Exit(code=int(code))
+
+
+@contextmanager
+def _engine(params) -> Iterator[None]:
+    """Run the data steps on one Dask cluster when ``dask.enabled``; say which engine runs."""
+    if not params.dask.enabled:
+        console.print("engine: pandas (dask.enabled is false)")
+        yield
+        return
+    from training.scale import shared_client
+    from training.scale.cluster import describe_client
+
+    with shared_client(params.dask) as client:
+        console.print(
+            f"engine: {describe_client(client)} for ingest, panel, features and train; "
+            "pandas for the backtest and every later step"
+        )
+        yield
 
 
 def _pending_version(params) -> int:
@@ -80,8 +102,9 @@ def run(
         "audit",
         "register",
     ]
-    for step in steps:
-        _invoke(app, [step, *common])
+    with fail_clearly(), _engine(params):
+        for step in steps:
+            _invoke(app, [step, *common])
 
     version = _pending_version(params)
     with fail_clearly():

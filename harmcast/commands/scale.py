@@ -49,13 +49,15 @@ def run(
 ) -> None:
     """Run ingest, panel, features and train on Dask; write the same data layers.
 
-    Without --address (or dask.scheduler_address in params.yaml) a LocalCluster
-    starts on this machine and stops at the end.
+    Runs on Dask whatever dask.enabled says (which switches the step commands
+    themselves). Without --address (or dask.scheduler_address in params.yaml)
+    a LocalCluster starts on this machine and stops at the end.
     """
     from rich.progress import Progress
 
     from training.errors import ConfigError
     from training.scale import dask_client, run_scaled
+    from training.scale.cluster import describe_client
     from training.scale.run import STEPS, write_scaled
 
     params = _dask_params(get_params(params_file, root), address, workers, threads)
@@ -69,9 +71,9 @@ def run(
             result = run_scaled(params.paths.resolve("raw"), params, client=client,
                                 until=until, progress=progress)  # fmt: skip
             written = write_scaled(result, params)
-            workers_seen = len(client.scheduler_info(n_workers=-1)["workers"])
+            engine = describe_client(client)
     linked = sum(entry["linked"] for entry in result.link.report.values())
-    console.print(f"dask: {workers_seen} workers; {linked:,} records linked "
+    console.print(f"engine: {engine}; {linked:,} records linked "
                   f"({len(result.link.areas):,} areas)")  # fmt: skip
     if result.forecaster is not None:
         console.print(f"booster: {result.forecaster.booster.num_trees()} trees, "

@@ -41,7 +41,8 @@ def weekly(
 
     Exits 1 only on bad input (a malformed file, a week already in the panel, a
     gap). A policy breach is reported in red and flags the model for review,
-    but the command still succeeds.
+    but the command still succeeds. The serving snapshot is refreshed with the
+    registry's production version only; without one it is left as it was.
     """
     import pandas as pd
 
@@ -81,6 +82,17 @@ def weekly(
             f"[bold red]review required:[/] {', '.join(entry['review_reasons'])} breached "
             f"policy {policy.monitoring.breach_weeks} weeks in a row; flag written to "
             f"{result.review_path}"
+        )
+    refresh = result.snapshot
+    if refresh.refreshed:
+        console.print(
+            f"[green]snapshot refreshed[/] with {refresh.model_name} version "
+            f"{refresh.model_version} (the production version): origin week {refresh.origin_week}"
+        )
+    else:
+        err_console.print(
+            f"[bold red]snapshot not refreshed:[/] {refresh.reason}. The service keeps the "
+            "previous snapshot; only the approved production version may refresh it."
         )
     console.print(f"log: {result.log_path}; report: {result.report_path}")
 

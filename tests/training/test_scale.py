@@ -116,7 +116,8 @@ def test_lightgbm_dask_forecaster_matches_pandas(client, pandas_path, dask_path,
     features = pandas_path[2]
     columns = feature_columns(features)
     model = ModelParams(num_boost_round=60, max_train_rows=None)
-    local = fit_forecaster(features, columns, model)
+    # one OpenMP thread for the local fit: two on a busy two-core machine crawl
+    local = fit_forecaster(features, columns, model.model_copy(update={"num_threads": 1}))
     spread = fit_forecaster_dask(dask_path[2], columns, model, client=client)
     assert spread.feature_names == tuple(columns)
     assert spread.booster.num_trees() == 60
@@ -172,6 +173,10 @@ def test_cli_runs_the_pipeline_on_a_local_cluster(synthetic_city, tmp_path):
     result = CliRunner().invoke(app, ["scale", "run", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "1 workers" in result.output
+    data = tmp_path / "data"
+    for layer in ("02_linked/records.parquet", "03_panel/panel.parquet",
+                  "04_features/features.parquet"):  # fmt: skip
+        assert (data / layer).is_file(), f"{layer}: the pandas commands write one file"
     features = pd.read_parquet(tmp_path / "data" / "04_features" / "features.parquet")
     forecaster = Forecaster.load(tmp_path / "data" / "05_models")
     assert forecaster.booster.num_trees() == 20

@@ -1,9 +1,10 @@
 """A year of weekly cycles on the tiny synthetic city, with a planted feed outage.
 
 The last 52 weeks of the city are cut into weekly deliveries; the panel, a real
-LightGBM forecaster and the first snapshot come from the weeks before. Each
-cycle appends a week, scores the published forecast and refreshes the
-snapshot. For three weeks late in the year the A&E (ISTV) feed stops.
+LightGBM forecaster (registered and approved as the production version) and
+the first snapshot come from the weeks before. Each cycle appends a week,
+scores the published forecast and refreshes the snapshot. For three weeks late
+in the year the A&E (ISTV) feed stops.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from registry_setup import publish_version
 
 from governance.policy import load_policy
 from training.config import ModelParams, load_params
@@ -41,9 +43,9 @@ def replay(synthetic_city: Path, tmp_path_factory: pytest.TempPathFactory):
     root = base / "root"
     shutil.copytree(history, root / "data" / "01_raw")
     params = load_params(None, root=root)
-    params = params.model_copy(
-        update={"model": ModelParams(num_boost_round=60, min_data_in_leaf=20)}
-    )
+    # one OpenMP thread: two threads on a busy two-core machine are many times slower
+    model = ModelParams(num_boost_round=60, min_data_in_leaf=20, num_threads=1)
+    params = params.model_copy(update={"model": model})
     policy = load_policy()
     linked = link_sources(root / "data" / "01_raw", params.sources, params.link)
     write_linked(linked, params.paths.resolve("linked"))
@@ -51,10 +53,10 @@ def replay(synthetic_city: Path, tmp_path_factory: pytest.TempPathFactory):
     write_panel(panel, params.paths.resolve("panel"), areas=linked.areas,
                 adjacency=linked.adjacency)  # fmt: skip
     features = build_features(panel, linked.areas, linked.adjacency, params.features)
-    fit_forecaster(features, feature_columns(features), params.model).save(
-        params.paths.resolve("models")
-    )
-    refresh_snapshot(params, policy, panel, linked.areas, linked.adjacency)
+    forecaster = fit_forecaster(features, feature_columns(features), params.model)
+    latest = features.loc[features["origin_week"] == features["origin_week"].max()]
+    publish_version(params, policy, forecaster, latest)  # the approved production version
+    assert refresh_snapshot(params, policy, panel, linked.areas, linked.adjacency).refreshed
     for k in OUTAGE:
         shutil.rmtree(weeks[k][1] / "istv")
     panels, results = [panel], []
@@ -81,6 +83,7 @@ def test_every_week_is_scored_and_logged(replay):
     assert [e["week"] for e in entries] == [f"{w:%Y-%m-%d}" for w, _ in replay["weeks"]]
     assert all(e["score"] is not None and e["score"]["sum_y"] > 0 for e in entries)
     assert all(e["snapshot_origin"] == e["week"] for e in entries)
+    assert all(e["snapshot_refreshed"] and e["snapshot_model_version"] == "1" for e in entries)
     html = (replay["root"] / MONITORING_DIR / "monitoring_report.html").read_text()
     assert html.count("data:image/png;base64,") >= 2
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import dask
@@ -14,9 +16,12 @@ from training.errors import ConfigError
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["MSG_NO_SCHEDULER", "dask_client", "frame_config"]
+__all__ = ["MSG_NO_SCHEDULER", "dask_client", "describe_client", "frame_config", "shared_client"]
 
 MSG_NO_SCHEDULER = "dask.scheduler_address {address!r}: no scheduler answered ({error})"
+# The client of the innermost ``shared_client`` block, so that the steps of one
+# ``harmcast run`` share a cluster instead of starting one each.
+_SHARED: ContextVar[Client | None] = ContextVar("harmcast_dask_client", default=None)
 
 
 @contextmanager
@@ -59,6 +64,8 @@ def dask_client(params: DaskParams) -> Iterator[Client]:
         finally:
             client.close()
         return
+    # the in-process scheduler logs each shuffle's start and end as warnings: routine
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     cluster = LocalCluster(
         n_workers=params.n_workers,
         threads_per_worker=params.threads_per_worker,
@@ -74,3 +81,34 @@ def dask_client(params: DaskParams) -> Iterator[Client]:
             client.close()
     finally:
         cluster.close()
+
+
+@contextmanager
+def shared_client(params: DaskParams) -> Iterator[Client]:
+    """Yield the client of an enclosing ``shared_client`` block, else open one here.
+
+    The outermost block connects (or starts a LocalCluster) with
+    :func:`dask_client` and closes it on exit; nested blocks reuse its client.
+
+    Raises
+    ------
+    ConfigError
+        When the scheduler at ``scheduler_address`` does not answer.
+    """
+    active = _SHARED.get()
+    if active is not None:
+        yield active
+        return
+    with dask_client(params) as client:
+        token = _SHARED.set(client)
+        try:
+            yield client
+        finally:
+            _SHARED.reset(token)
+
+
+def describe_client(client: Client) -> str:
+    """Name the cluster a client runs on, e.g. ``dask (tcp://10.0.0.5:8786, 8 workers)``."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    threads = sum(int(w["nthreads"]) for w in workers.values())
+    return f"dask ({client.scheduler.address}, {len(workers)} workers, {threads} threads)"

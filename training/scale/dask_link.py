@@ -59,7 +59,7 @@ def _source_layouts(layout: pandas_link.RawLayout) -> list[pandas_link.RawLayout
 
 
 def _read_one(layout, sources, raw_dir):
-    return pandas_link._read_candidates(layout, sources, lambda _label: None, raw_dir)
+    return pandas_link.read_candidates(layout, sources, lambda _label: None, raw_dir)
 
 
 def _read_all(layout, sources: SourceParams, raw_dir: Path):
@@ -77,7 +77,7 @@ def _read_all(layout, sources: SourceParams, raw_dir: Path):
 def _link_partition(part, areas, boundaries, gazetteer, link: LinkParams) -> pd.DataFrame:
     if part.empty:
         return part.assign(**{name: pd.Series(dtype=str) for name in _OUT})
-    found = pandas_link._link(part, areas, boundaries, gazetteer, link)
+    found = pandas_link.match_areas(part, areas, boundaries, gazetteer, link)
     return part.assign(**{name: pd.Series(values, index=part.index, dtype=str)
                           for name, values in zip(_OUT, found, strict=True)})  # fmt: skip
 
@@ -118,8 +118,8 @@ def link_sources_dask(
     """
     layout = layout or pandas_link.RawLayout.from_raw_dir(raw_dir)
     candidates, quarantines, names = _read_all(layout, sources, Path(raw_dir))
-    areas, reference = pandas_link._reference(layout, candidates)
-    boundaries, gazetteer = pandas_link._reference_data(layout, areas)
+    areas, reference = pandas_link.area_reference(layout, candidates)
+    boundaries, gazetteer = pandas_link.reference_data(layout, areas)
     n_parts = max(1, int(np.ceil(len(candidates) / params.partition_rows)))
     with frame_config():
         frame = dd.from_pandas(candidates, npartitions=n_parts, sort=False)
@@ -130,7 +130,7 @@ def link_sources_dask(
         bad = matched.loc[matched["_reason"] != ""].compute()
         linked = records[["source", "link_method"]].compute()
     bad = bad.assign(field=bad["_field"], value=bad["_value"], reason=bad["_reason"])
-    counts, premises_q, premises = pandas_link._link_premises(layout, areas, boundaries, link)
+    counts, premises_q, premises = pandas_link.link_premises(layout, areas, boundaries, link)
     areas = areas.merge(counts, left_on="area_code", right_index=True, how="left")
     quarantine = pd.concat([*quarantines, bad[QUARANTINE_COLUMNS], *premises_q], ignore_index=True)
     quarantine = quarantine.astype({"row": "int64"}).reset_index(drop=True)
@@ -141,7 +141,7 @@ def link_sources_dask(
     return DaskLinkResult(
         records=records,
         areas=areas.reset_index(drop=True),
-        adjacency=pandas_link._adjacency(layout, areas, boundaries),
+        adjacency=pandas_link.area_adjacency(layout, areas, boundaries),
         quarantine=quarantine,
         report=build_report(linked, quarantine, sources=names),
         reference=reference,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -13,13 +11,12 @@ import pandas as pd
 
 from training.config import Params
 from training.features import feature_columns
-from training.link_report import report_markdown
 from training.model import Forecaster
-from training.scale.cluster import frame_config
 from training.scale.dask_features import build_features_dask
 from training.scale.dask_link import DaskLinkResult, link_sources_dask
 from training.scale.dask_panel import build_panel_dask
 from training.scale.dask_train import fit_forecaster_dask
+from training.scale.layers import write_frame, write_linked_dask
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -86,39 +83,17 @@ def run_scaled(
     return ScaleResult(link, panel, features, forecaster)
 
 
-def _write_frame(frame: dd.DataFrame, path: Path) -> Path:
-    """Write a dask frame as a parquet dataset folder that ``pd.read_parquet`` reads."""
-    if path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-    with frame_config():
-        frame.reset_index(drop=True).to_parquet(path, write_index=False)
-    return path
-
-
 def write_scaled(result: ScaleResult, params: Params) -> list[Path]:
     """Write each computed layer where the pandas path writes it; return the paths.
 
-    ``records.parquet``, ``panel.parquet`` and ``features.parquet`` are parquet
-    dataset folders (one file per partition); the small frames are files.
+    As the pandas commands: ``records.parquet``, ``panel.parquet`` and
+    ``features.parquet`` are single files, written a partition at a time.
     """
-    linked = params.paths.resolve("linked")
-    linked.mkdir(parents=True, exist_ok=True)
-    written = [_write_frame(result.link.records, linked / "records.parquet")]
-    for name, frame in (("areas", result.link.areas), ("adjacency", result.link.adjacency)):
-        frame.to_parquet(linked / f"{name}.parquet", index=False)
-        written.append(linked / f"{name}.parquet")
-    result.link.quarantine.to_csv(linked / "quarantine.csv", index=False)
-    (linked / "linkage_report.json").write_text(json.dumps(result.link.report, indent=2) + "\n")
-    (linked / "linkage_report.md").write_text(
-        report_markdown(result.link.report, reference=result.link.reference)
-    )
-    written += [linked / n for n in ("quarantine.csv", "linkage_report.json", "linkage_report.md")]
+    written = write_linked_dask(result.link, params.paths.resolve("linked"))
     if result.panel is not None:
         out = params.paths.resolve("panel")
         out.mkdir(parents=True, exist_ok=True)
-        written.append(_write_frame(result.panel, out / "panel.parquet"))
+        written.append(write_frame(result.panel, out / "panel.parquet"))
         for name in ("areas", "adjacency"):
             frame: pd.DataFrame = getattr(result.link, name)
             frame.to_parquet(out / f"{name}.parquet", index=False)
@@ -126,7 +101,7 @@ def write_scaled(result: ScaleResult, params: Params) -> list[Path]:
     if result.features is not None:
         out = params.paths.resolve("features")
         out.mkdir(parents=True, exist_ok=True)
-        written.append(_write_frame(result.features, out / "features.parquet"))
+        written.append(write_frame(result.features, out / "features.parquet"))
     if result.forecaster is not None:
         written.append(result.forecaster.save(params.paths.resolve("models")))
     return written

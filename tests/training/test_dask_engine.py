@@ -1,0 +1,140 @@
+"""``dask.enabled``: the step commands run on Dask and write the pandas path's files."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from training.config import DaskParams
+from training.model import Forecaster
+from training.scale import MSG_NO_SCHEDULER, shared_client
+from training.scale.layers import write_frame
+
+runner = CliRunner()
+MODEL = "model: {num_boost_round: 20, num_threads: 1}\n"
+DASK = ("dask: {enabled: true, n_workers: 1, threads_per_worker: 2, processes: false, "
+        "partition_areas: 25, partition_rows: 3000}\n")  # fmt: skip
+LINKED = ("records.parquet", "areas.parquet", "adjacency.parquet")
+SORT = {"records.parquet": ["source", "record_id"], "areas.parquet": ["area_code"],
+        "adjacency.parquet": ["area_code", "neighbour_code"],
+        "panel.parquet": ["area_code", "week_start"],
+        "features.parquet": ["area_code", "origin_week", "horizon"]}  # fmt: skip
+
+
+def _invoke(*args: str):
+    from harmcast.cli import app
+
+    return runner.invoke(app, list(args))
+
+
+def _project(root: Path, synthetic_city: Path, params: str) -> Path:
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "01_raw").symlink_to(synthetic_city)
+    (root / "params.yaml").write_text(params)
+    return root
+
+
+def _read(path: Path, name: str) -> pd.DataFrame:
+    assert path.is_file(), f"{path} is not a single file"
+    frame = pd.read_parquet(path)
+    return frame.sort_values(SORT[name], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def roots(synthetic_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same city through the pandas commands and through the Dask-enabled ones."""
+    out, outputs = {}, {}
+    for engine, params in (("pandas", MODEL), ("dask", MODEL + DASK)):
+        root = _project(tmp_path_factory.mktemp(engine), synthetic_city, params)
+        for step in ("ingest", "panel", "features", "train"):
+            result = _invoke(step, "--root", str(root))
+            assert result.exit_code == 0, result.output
+            outputs[engine, step] = result.output
+        out[engine] = root
+    return {**out, "outputs": outputs}
+
+
+@pytest.mark.parametrize("step", ["ingest", "panel", "features", "train"])
+def test_each_command_says_which_engine_ran(roots, step):
+    assert "engine: pandas" in roots["outputs"]["pandas", step]
+    dask_output = " ".join(roots["outputs"]["dask", step].split())
+    assert "engine: dask (inproc://" in dask_output and "1 workers, 2 threads" in dask_output
+
+
+def test_linked_layer_equals_pandas(roots):
+    for name in LINKED:
+        got = _read(roots["dask"] / "data/02_linked" / name, name)
+        expected = _read(roots["pandas"] / "data/02_linked" / name, name)
+        pd.testing.assert_frame_equal(got, expected)
+    for name in ("quarantine.csv", "linkage_report.json", "linkage_report.md"):
+        got = (roots["dask"] / "data/02_linked" / name).read_bytes()
+        assert got == (roots["pandas"] / "data/02_linked" / name).read_bytes(), name
+
+
+def test_panel_and_features_equal_pandas(roots):
+    layers = [("03_panel", name) for name in ("panel.parquet", *LINKED[1:])]
+    for layer, name in [*layers, ("04_features", "features.parquet")]:
+        got = _read(roots["dask"] / "data" / layer / name, name)
+        expected = _read(roots["pandas"] / "data" / layer / name, name)
+        assert len(got) > 0
+        pd.testing.assert_frame_equal(got, expected)
+
+
+def test_train_on_dask_writes_and_logs_a_model_like_pandas(roots):
+    models = roots["dask"] / "data/05_models"
+    forecaster = Forecaster.load(models)
+    assert forecaster.booster.num_trees() == 20
+    meta = json.loads((models / "model_meta.json").read_text())
+    assert meta["run_id"] and meta["model_uri"].startswith("models:/m-")
+    assert (roots["dask"] / "mlruns" / "mlflow.db").is_file()
+    features = pd.read_parquet(roots["pandas"] / "data/04_features/features.parquet")
+    local = Forecaster.load(roots["pandas"] / "data/05_models")
+    assert np.corrcoef(local.predict_mu(features), forecaster.predict_mu(features))[0, 1] > 0.9
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["ingest"], ["run", "--no-synth", "--no-serve"]])
+def test_unreachable_scheduler_fails_clearly_naming_it(synthetic_city, tmp_path, command):
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    params = f"dask: {{enabled: true, scheduler_address: '{address}', connect_timeout_s: 1}}\n"
+    root = _project(tmp_path, synthetic_city, params)
+    result = _invoke(*command, "--root", str(root))
+    assert result.exit_code == 1
+    output = "".join(result.output.split())
+    prefix = MSG_NO_SCHEDULER.split("({error})")[0].format(address=address)
+    assert "".join(prefix.split()) in output
+    assert "Traceback" not in result.output
+    assert not (root / "data" / "02_linked").exists()
+
+
+def test_nested_blocks_share_one_client():
+    params = DaskParams(n_workers=1, threads_per_worker=2, processes=False)
+    with shared_client(params) as outer:
+        with shared_client(params.model_copy(update={"n_workers": 2})) as inner:
+            assert inner is outer
+        assert outer.status == "running"
+    assert outer.status == "closed"
+
+
+def test_write_frame_gives_one_file_whatever_the_partitions(tmp_path):
+    frame = pd.DataFrame({"area_code": [None, None, "A", "B", "C", "D"],
+                          "value": np.arange(6, dtype="float64")})  # fmt: skip
+    parts = dd.from_pandas(frame, npartitions=3, sort=False)
+    empty_first = parts.loc[parts["value"] >= 2]
+    for name, lazy, expected in (("all", parts, frame), ("filtered", empty_first, frame.iloc[2:])):
+        path = write_frame(lazy, tmp_path / f"{name}.parquet")
+        assert path.is_file() and not path.with_name(path.name + ".tmp").exists()
+        pd.testing.assert_frame_equal(pd.read_parquet(path), expected.reset_index(drop=True),
+                                      check_dtype=False)  # fmt: skip

@@ -1,0 +1,162 @@
+"""The weekly cycle refreshes the serving snapshot with the production version only.
+
+A real sqlite MLflow registry: versions are logged, registered on a passed
+gate and approved by the board as the pipeline does (``registry_setup``).
+Model A is approved (production); model B is trained later but not approved.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from markupsafe import escape
+from mlflow import MlflowClient
+from registry_setup import publish_version
+from typer.testing import CliRunner
+
+from governance.policy import load_policy
+from harmcast.cli import app
+from serving.approval import MSG_NO_PRODUCTION, MSG_NOT_APPROVED
+from serving.snapshot import META_FILE, SNAPSHOT_FILE, build_snapshot, write_snapshot
+from training.config import ModelParams, Params, load_params, tracking_uri
+from training.features import build_features, feature_columns
+from training.link import link_sources, write_linked
+from training.model import Forecaster, fit_forecaster
+from training.monitoring import read_log
+from training.panel import build_panel, read_panel, write_panel
+from training.weekly_cycle import MONITORING_DIR, refresh_snapshot, run_weekly
+from training.weekly_slice import split_weeks
+
+pytestmark = pytest.mark.slow
+
+# one OpenMP thread: two threads on a busy two-core machine are many times slower
+MODEL_A = ModelParams(num_boost_round=30, min_data_in_leaf=20, num_threads=1)
+MODEL_B = ModelParams(num_boost_round=8, min_data_in_leaf=50, learning_rate=0.3, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def history(synthetic_city: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The city's layers up to three weeks before its end, and models A and B."""
+    base = tmp_path_factory.mktemp("weekly-governance")
+    raw, weeks = split_weeks(synthetic_city, base / "split", n_weeks=2)
+    root = base / "root"
+    shutil.copytree(raw, root / "data" / "01_raw")
+    params = load_params(None, root=root)
+    linked = link_sources(root / "data" / "01_raw", params.sources, params.link)
+    write_linked(linked, params.paths.resolve("linked"))
+    panel = build_panel(linked.records, linked.areas)
+    write_panel(panel, params.paths.resolve("panel"), areas=linked.areas,
+                adjacency=linked.adjacency)  # fmt: skip
+    features = build_features(panel, linked.areas, linked.adjacency, params.features)
+    columns = feature_columns(features)
+    return {"root": root, "weeks": weeks, "linked": linked, "panel": panel,
+            "features": features, "a": fit_forecaster(features, columns, MODEL_A),
+            "b": fit_forecaster(features, columns, MODEL_B)}  # fmt: skip
+
+
+def _project(history: dict, tmp_path: Path) -> Params:
+    root = tmp_path / "root"
+    shutil.copytree(history["root"], root)
+    return load_params(None, root=root)
+
+
+def _latest(features: pd.DataFrame) -> pd.DataFrame:
+    return features.loc[features["origin_week"] == features["origin_week"].max()]
+
+
+def _expected_mu(params: Params, history: dict, forecaster: Forecaster) -> pd.Series:
+    """The forecaster's predictions from the grown panel's latest week, by area and horizon."""
+    linked = history["linked"]
+    grown = read_panel(params.paths.resolve("panel"))
+    latest = _latest(build_features(grown, linked.areas, linked.adjacency, params.features))
+    mu = forecaster.predict(latest)["mu"].to_numpy()
+    index = pd.MultiIndex.from_arrays([latest["area_code"].astype(str), latest["horizon"]])
+    return pd.Series(mu, index=index).sort_index()
+
+
+def _snapshot_mu(params: Params) -> pd.Series:
+    frame = pd.read_parquet(params.paths.resolve("snapshot") / SNAPSHOT_FILE)
+    index = pd.MultiIndex.from_arrays([frame["area_code"].astype(str), frame["horizon"]])
+    return pd.Series(frame["mu"].to_numpy(), index=index).sort_index()
+
+
+def _meta(params: Params) -> dict:
+    return json.loads((params.paths.resolve("snapshot") / META_FILE).read_text())
+
+
+def test_snapshot_comes_from_the_approved_production_version(history, tmp_path):
+    params, policy = _project(history, tmp_path), load_policy()
+    linked = history["linked"]
+    version = publish_version(params, policy, history["a"], _latest(history["features"]))
+    first = refresh_snapshot(params, policy, history["panel"], linked.areas, linked.adjacency)
+    assert first.refreshed and first.model_version == str(version)
+    week, folder = history["weeks"][0]
+    result = run_weekly(params, policy, folder)
+    entry = result.entry
+    assert entry["snapshot_refreshed"] is True and entry["snapshot_reason"] is None
+    assert entry["snapshot_model_version"] == str(version) == "1"
+    assert entry["snapshot_origin"] == f"{week:%Y-%m-%d}"
+    meta = _meta(params)
+    assert (meta["model_name"], meta["model_version"]) == (params.tracking.registered_model, "1")
+    assert meta["origin_week"] == f"{week:%Y-%m-%d}"
+    expected, got = _expected_mu(params, history, history["a"]), _snapshot_mu(params)
+    assert got.index.equals(expected.index)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
+def test_a_newer_unapproved_model_never_reaches_the_snapshot(history, tmp_path):
+    params, policy = _project(history, tmp_path), load_policy()
+    linked = history["linked"]
+    latest = _latest(history["features"])
+    publish_version(params, policy, history["a"], latest)
+    candidate = publish_version(params, policy, history["b"], latest, approved=False)
+    assert candidate == 2
+    in_models = Forecaster.load(params.paths.resolve("models"))
+    np.testing.assert_allclose(in_models.predict_mu(latest), history["b"].predict_mu(latest))
+    refresh_snapshot(params, policy, history["panel"], linked.areas, linked.adjacency)
+    result = run_weekly(params, policy, history["weeks"][0][1])
+    assert result.snapshot.refreshed and result.snapshot.model_version == "1"
+    assert _meta(params)["model_version"] == "1"
+    got = _snapshot_mu(params)
+    np.testing.assert_allclose(got, _expected_mu(params, history, history["a"]), rtol=1e-9)
+    from_b = _expected_mu(params, history, history["b"])
+    assert not np.allclose(got.to_numpy(), from_b.to_numpy(), rtol=1e-3)
+
+
+def test_without_a_servable_production_version_the_snapshot_is_left_alone(history, tmp_path):
+    params, policy = _project(history, tmp_path), load_policy()
+    publish_version(params, policy, history["b"], _latest(history["features"]), approved=False)
+    published = build_snapshot(history["features"], history["a"], history["linked"].areas,
+                               policy_coverage=0.1, model_version="0")  # fmt: skip
+    snapshot_dir = params.paths.resolve("snapshot")
+    write_snapshot(published, snapshot_dir)
+    before = {n: (snapshot_dir / n).read_bytes() for n in (SNAPSHOT_FILE, META_FILE)}
+    name, uri = params.tracking.registered_model, tracking_uri(params)
+    no_production = MSG_NO_PRODUCTION.format(name=name, uri=uri)
+    # someone points production at the pending candidate, bypassing the board
+    not_approved = MSG_NOT_APPROVED.format(name=name, version=1, status="pending")
+    log = params.paths.root / MONITORING_DIR / "monitoring.jsonl"
+    for k, reason in enumerate((no_production, not_approved)):
+        if k == 1:
+            MlflowClient(uri, uri).set_registered_model_alias(name, "production", "1")
+        args = ["weekly", "--data", str(history["weeks"][k][1]), "--root", str(params.paths.root)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        output = "".join(result.output.split())  # rich wraps long paths anywhere
+        assert "snapshotnotrefreshed:" in output and "".join(reason.split()) in output
+        assert {n: (snapshot_dir / n).read_bytes() for n in before} == before
+        entry = read_log(log)[-1]
+        assert entry["week"] == f"{history['weeks'][k][0]:%Y-%m-%d}"
+        assert entry["snapshot_refreshed"] is False and entry["snapshot_reason"] == reason
+        assert entry["snapshot_origin"] is None and entry["snapshot_model_version"] is None
+        html = (log.parent / "monitoring_report.html").read_text()
+        assert "snapshot_refreshed: false" in html and str(escape(reason)) in html
+    assert (
+        len(read_panel(params.paths.resolve("panel"))["week_start"].unique())
+        == len(history["panel"]["week_start"].unique()) + 2
+    )
