@@ -82,7 +82,7 @@ class LinkParams(_Strict):
 class FeatureParams(_Strict):
     """Lags and rolling windows, in weeks."""
 
-    lags: tuple[int, ...] = (1, 2, 3, 4)
+    lags: tuple[int, ...] = (1, 2)
     windows: tuple[int, ...] = (4, 13, 52)
     ewm_half_lives: tuple[int, ...] = Field(
         (3, 8), description="Half-lives (weeks) of exponentially weighted means."
@@ -99,8 +99,8 @@ class ModelParams(_Strict):
     num_leaves: int = Field(31, description="Leaves per tree (per horizon with split_by_horizon).")
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.5
-    bagging_fraction: float = 1.0
-    bagging_freq: int = 0
+    bagging_fraction: float = 0.5
+    bagging_freq: int = 1
     lambda_l2: float = 1.0
     num_threads: int = Field(2, description="LightGBM (OpenMP) threads per booster.")
     seed: int = 7

@@ -168,8 +168,9 @@ def paired_bootstrap(
 ) -> dict:
     """Bootstrap the difference ``a - b`` of a weekly metric, resampling weeks in pairs.
 
-    Weeks (target week and horizon) are drawn with replacement; both methods are
-    scored on the same draws. Weeks where either method's metric is NaN (no
+    Target weeks are drawn with replacement, each with all of its horizons (the
+    forecasts of one target week share its outcomes); both methods are scored
+    on the same draws. Weeks where either method's metric is NaN (no
     incident) are left out.
 
     Returns
@@ -187,11 +188,15 @@ def paired_bootstrap(
     wide = rows.pivot_table(index=["horizon", "target_week"], columns="method", values=metric)
     if method_a not in wide.columns or method_b not in wide.columns:
         raise KeyError(METRIC_NOT_FOUND.format(metric=metric, methods=[method_a, method_b]))
-    diff = (wide[method_a] - wide[method_b]).dropna().to_numpy()
+    diff = (wide[method_a] - wide[method_b]).dropna()
     if diff.size == 0:
         raise ValueError(NO_COMMON_WEEKS.format(a=method_a, b=method_b, metric=metric))
+    # One draw is a target week with all its horizons: they share the same outcomes.
+    by_week = diff.groupby(level="target_week").agg(["sum", "size"])
+    sums, sizes = by_week["sum"].to_numpy(), by_week["size"].to_numpy()
     rng = np.random.default_rng(seed)
-    boot = diff[rng.integers(0, diff.size, size=(n_boot, diff.size))].mean(axis=1)
+    draws = rng.integers(0, len(sums), size=(n_boot, len(sums)))
+    boot = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(boot, [alpha, 1.0 - alpha])
     p_value = min(1.0, 2.0 * min(np.mean(boot <= 0), np.mean(boot >= 0)))
@@ -201,7 +206,7 @@ def paired_bootstrap(
         "ci_high": float(high),
         "p_value": float(p_value),
         "a_better": bool(low > 0) if greater_is_better else bool(high < 0),
-        "n_weeks": int(diff.size),
+        "n_weeks": int(len(sums)),
     }
 
 

@@ -15,7 +15,7 @@ from training.features import (
     feature_columns,
 )
 
-PARAMS = FeatureParams(min_history_weeks=4)
+PARAMS = FeatureParams(min_history_weeks=4, lags=(1, 2, 3, 4))
 
 
 def make_panel(n_areas: int = 6, n_weeks: int = 30, seed: int = 0):

@@ -196,6 +196,20 @@ def test_bootstrap_flags_a_clearly_better_method():
     assert not worse["a_better"]
 
 
+def test_pooled_horizons_resample_target_weeks_not_rows():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(0.2, 1, size=30), rng.normal(0, 1, size=30)
+    one = weekly(a, b)
+    # four horizons of the same target weeks, perfectly correlated: no new information
+    pooled = pd.concat([one.assign(horizon=h) for h in (1, 2, 3, 4)])
+    single = paired_bootstrap(one, "score", "a", "b", n_boot=2000, seed=3)
+    both = paired_bootstrap(pooled, "score", "a", "b", n_boot=2000, seed=3)
+    assert both["n_weeks"] == single["n_weeks"] == 30
+    assert both["estimate"] == pytest.approx(single["estimate"])
+    width = single["ci_high"] - single["ci_low"]
+    assert both["ci_high"] - both["ci_low"] == pytest.approx(width, rel=0.1)
+
+
 def test_best_baseline_and_oracle_capture():
     table = pd.DataFrame(
         {
