@@ -9,9 +9,12 @@ cost can be read against what merely loading its inputs costs on this machine.
 Usage::
 
     uv run python benchmarks/bench_pipeline.py --preset default
-    uv run python benchmarks/bench_pipeline.py --preset london --skip backtest
+    uv run python benchmarks/bench_pipeline.py --preset london --max-train-rows 1000000
+    uv run python benchmarks/bench_pipeline.py --preset london --root R --only backtest train
 
-Writes ``benchmarks/results/pipeline_<preset>.json`` and ``.md``.
+``--only`` reruns some steps in an existing ``--root`` and keeps the other steps'
+figures of the previous results file. Writes
+``benchmarks/results/pipeline_<preset>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -57,16 +60,28 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--skip", nargs="*", default=[], help="steps to leave out")
     parser.add_argument("--root", type=Path, default=None, help="work folder (temp by default)")
+    parser.add_argument("--only", nargs="*", default=None, help="run just these steps")
+    parser.add_argument(
+        "--max-train-rows", type=int, default=None, help="rows sampled to fit one booster"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="LightGBM threads per fit")
     args = parser.parse_args()
 
     root = args.root or Path(tempfile.mkdtemp(prefix=f"harmcast-bench-{args.preset}-"))
     root.mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text(f"synth:\n  preset: {args.preset}\n")
+    params = f"synth:\n  preset: {args.preset}\n"
+    model = {"max_train_rows": args.max_train_rows, "num_threads": args.threads}
+    model = {k: v for k, v in model.items() if v}
+    if model:
+        params += "model:\n" + "".join(f"  {k}: {v}\n" for k, v in model.items())
+    (root / "params.yaml").write_text(params)
     harmcast = [sys.executable, "-m", "harmcast.cli"]
+    previous = RESULTS / f"pipeline_{args.preset}.json"
+    rows = json.loads(previous.read_text())["steps"] if args.only and previous.exists() else {}
 
-    rows = {"import_floor": _run([sys.executable, "-c", IMPORT_FLOOR], root)}
+    rows["import_floor"] = _run([sys.executable, "-c", IMPORT_FLOOR], root)
     for step in STEPS:
-        if step in args.skip:
+        if step in args.skip or (args.only is not None and step not in args.only):
             continue
         rows[step] = _run([*harmcast, step, "--root", str(root)], root)
         print(step, rows[step], flush=True)
@@ -77,11 +92,16 @@ def main() -> None:
     result = {
         "preset": args.preset,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "model": model,
         "steps": rows,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"pipeline_{args.preset}.json").write_text(json.dumps(result, indent=2))
-    lines = [f"# Pipeline steps, preset `{args.preset}`", "", "| step | seconds | peak RSS (MB) |"]
+    cap = f"{args.max_train_rows:,} sampled rows" if args.max_train_rows else "all rows"
+    threads = args.threads or "the default (2)"
+    lines = [f"# Pipeline steps, preset `{args.preset}`", ""]
+    lines += [f"Each booster fit on {cap}, LightGBM threads: {threads}.", ""]
+    lines.append("| step | seconds | peak RSS (MB) |")
     lines.append("|---|---:|---:|")
     lines += [f"| {k} | {v['seconds']} | {v['peak_rss_mb']} |" for k, v in rows.items()]
     (RESULTS / f"pipeline_{args.preset}.md").write_text("\n".join(lines) + "\n")
