@@ -28,6 +28,7 @@ __all__ = [
     "read_panel",
     "read_panel_layer",
     "suppress_small",
+    "week_range",
 ]
 
 COUNT_COLUMNS = ["police_violence", "police_other", "ae_assault", "ae_weapon",
@@ -121,7 +122,7 @@ def build_panel(records: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
     empty = pd.DataFrame(columns=PANEL_COLUMNS).astype({c: "float64" for c in COUNT_COLUMNS})
     long = pd.concat(parts, ignore_index=True) if parts else empty
     weekly = long.groupby(["area_code", "week_start"])[[*COUNT_COLUMNS, "violence"]].sum()
-    weeks = _week_range(records)
+    weeks = week_range(records)
     grid = pd.MultiIndex.from_product([codes, weeks], names=["area_code", "week_start"])
     panel = weekly.reindex(grid, fill_value=0.0).astype("float64").reset_index()
     panel = panel[PANEL_COLUMNS].astype({"area_code": str})
@@ -129,7 +130,8 @@ def build_panel(records: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
     return panel
 
 
-def _week_range(records: pd.DataFrame) -> pd.DatetimeIndex:
+def week_range(records: pd.DataFrame) -> pd.DatetimeIndex:
+    """Every week (Monday) from the first record's to the last's (month grain: its last week)."""
     dates = records["date"]
     month = records["grain"] == "month"
     last = dates.where(~month, dates + pd.offsets.MonthEnd(0))

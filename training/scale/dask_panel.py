@@ -15,7 +15,7 @@ import pandas as pd
 
 from training.config import DaskParams
 from training.errors import LinkageError
-from training.panel import COUNT_COLUMNS, MSG_UNKNOWN_AREAS, PANEL_COLUMNS, _week_range, build_panel
+from training.panel import COUNT_COLUMNS, MSG_UNKNOWN_AREAS, PANEL_COLUMNS, build_panel, week_range
 from training.scale.cluster import frame_config
 
 __all__ = ["BLOCK", "area_blocks", "partition_by_area", "build_panel_dask", "panel_meta"]
@@ -58,7 +58,7 @@ def _week_bounds(part: pd.DataFrame) -> pd.DataFrame:
     if part.empty:
         return pd.DataFrame({"first": pd.Series(dtype="datetime64[ns]"),
                              "last": pd.Series(dtype="datetime64[ns]")})  # fmt: skip
-    weeks = _week_range(part)
+    weeks = week_range(part)
     return pd.DataFrame({"first": [weeks[0]], "last": [weeks[-1]]})
 
 
