@@ -115,7 +115,10 @@ def test_unknown_area_is_refused_as_in_pandas(client, dask_path):
 def test_lightgbm_dask_forecaster_matches_pandas(client, pandas_path, dask_path, tmp_path):
     features = pandas_path[2]
     columns = feature_columns(features)
-    model = ModelParams(num_boost_round=60, max_train_rows=None)
+    # no bagging: each Dask worker would draw its own bag, so the fits would differ by design
+    model = ModelParams(
+        num_boost_round=60, max_train_rows=None, bagging_fraction=1.0, bagging_freq=0
+    )
     # one OpenMP thread for the local fit: two on a busy two-core machine crawl
     local = fit_forecaster(features, columns, model.model_copy(update={"num_threads": 1}))
     spread = fit_forecaster_dask(dask_path[2], columns, model, client=client)
