@@ -64,13 +64,16 @@ class Bundle:
 
 def _download_model(approved: ApprovedModel, tracking_uri: str, dst: Path) -> Path:
     import mlflow
+    from mlflow import MlflowClient
 
+    # Resolve the version's own storage location with an explicit client: a
+    # ``models:/`` URI is resolved in part through MLflow's process-wide URIs,
+    # which may point at another registry.
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    location = client.get_model_version_download_uri(approved.name, str(approved.version))
     return Path(
         mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{approved.name}/{approved.version}",
-            dst_path=str(dst),
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
+            artifact_uri=location, dst_path=str(dst), tracking_uri=tracking_uri
         )
     )
 

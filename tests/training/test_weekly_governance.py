@@ -160,3 +160,24 @@ def test_without_a_servable_production_version_the_snapshot_is_left_alone(histor
         len(read_panel(params.paths.resolve("panel"))["week_start"].unique())
         == len(history["panel"]["week_start"].unique()) + 2
     )
+
+
+def test_refresh_reads_its_own_registry_whatever_mlflow_points_at(history, tmp_path):
+    import mlflow
+
+    params, policy = _project(history, tmp_path), load_policy()
+    linked = history["linked"]
+    version = publish_version(params, policy, history["a"], _latest(history["features"]))
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    decoy = f"sqlite:///{tmp_path / 'decoy.db'}"  # another project's (empty) registry
+    mlflow.set_tracking_uri(decoy)
+    mlflow.set_registry_uri(decoy)
+    try:
+        result = refresh_snapshot(params, policy, history["panel"], linked.areas, linked.adjacency)
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+    assert result.refreshed and result.model_version == str(version)
+    expected, got = _expected_mu(params, history, history["a"]), _snapshot_mu(params)
+    assert got.index.equals(expected.index)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
