@@ -1,21 +1,28 @@
 """Time and peak memory of linking, panel, features and training: pandas vs Dask.
 
 For each size (areas x weeks) a synthetic city is generated once; then each
-(step, engine) runs in its own process, reading the previous step's output
-written by the pandas engine, so steps are measured apart. Peak memory is the
-largest summed resident memory of the process and all its children (the Dask
-workers), sampled every 0.2 s. The Dask engine runs a LocalCluster of
-``--workers`` processes x 2 threads on this machine; cluster start-up is
-reported apart from the step's time
-(it includes the workers importing the library). How cost grows is the slope of
-log(seconds) and log(peak MB) against log(areas x weeks).
+(step, engine) runs in its own process as its command runs it: it reads the
+previous layer from disk, computes, and writes its own layer (``train`` fits
+and saves the model; MLflow logging is left out). Each engine reads the layer
+its own previous step wrote, or the other engine's when its own step was not
+run (the two paths write equal layers). Peak memory is the largest summed
+resident memory of the process and all its children (the Dask workers),
+sampled every 0.2 s; a process that passes ``--mem-cap-gb`` or
+``--timeout-s`` is stopped and recorded as such. The Dask engine runs a
+LocalCluster on this machine, started (and the library imported on its
+workers) before the step's clock starts. How cost grows is the log-log slope
+of time and peak memory against areas (weeks fixed) and against weeks (areas
+fixed); see ``bench_scale_report.py``.
 
 Usage::
 
     uv run python benchmarks/bench_scale.py                      # the grid below
-    uv run python benchmarks/bench_scale.py --sizes 1000x156 5000x260
+    uv run python benchmarks/bench_scale.py --sizes 1000x52 --engines pandas
+    uv run python benchmarks/bench_scale.py --skip 35700x104:features:pandas="reason"
+    uv run python benchmarks/bench_scale.py --report-only --commentary notes.md
 
-Writes ``benchmarks/results/scale.json``, ``scale.md`` and ``scale.png``.
+Writes ``benchmarks/results/scale.json``, ``scale.md`` and ``scale.png``
+after every measured step, so a partial run still leaves its figures.
 """
 
 from __future__ import annotations
@@ -24,228 +31,294 @@ import argparse
 import importlib
 import json
 import os
-import platform
+import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-STEPS = ("link", "panel", "features", "train")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale_report import RESULTS, STEPS, write_report  # noqa: E402
+
 ENGINES = ("pandas", "dask")
-DEFAULT_SIZES = ("1000x156", "5000x260", "35700x52")
-ROUNDS = 100  # boosting rounds of every benchmarked fit (the default is 300)
+# areas 1000/5000/35700 at 52 weeks; weeks 52/104/260 at 5000 areas (5000x260: london).
+# 35700x104 is left out: on one machine its linking needs more than the 14 GB cap.
+DEFAULT_SIZES = ("1000x52", "5000x52", "5000x104", "5000x260", "35700x52")
+ROUNDS = 100  # boosting rounds of every benchmarked fit (the default is 150)
+TRAIN_ROWS = 250_000  # training rows sampled (seeded) per fit, both engines
+LAYERS = {"link": "linked", "panel": "panel", "features": "features", "train": "models"}
+OUTPUT = {
+    "link": "records.parquet",
+    "panel": "panel.parquet",
+    "features": "features.parquet",
+    "train": "model.lgb",
+}
 
 
-def _dask_params(workers: int):
-    from training.config import DaskParams
+def _params(work: Path, engine: str, step: str, args: argparse.Namespace):
+    """The configuration one child runs with: layers under ``work/<engine>``."""
+    from training.config import DaskParams, ModelParams, Params, Paths
 
-    return DaskParams(n_workers=workers, threads_per_worker=2, processes=True,
-                      partition_areas=2000, partition_rows=500_000)  # fmt: skip
+    # LightGBM gets one OpenMP thread per fit on both engines: with two threads
+    # per fit it spin-waits badly when another job loads the two cores.
+    threads = 1 if step == "train" else 2
+    # model_construct: DaskParams asks for 2+ threads per worker, but lightgbm.dask
+    # gives each fit as many OpenMP threads as its worker has (1 trains fine).
+    dask = DaskParams.model_construct(
+        **{
+            **DaskParams().model_dump(),
+            "n_workers": args.workers,
+            "threads_per_worker": threads,
+            "memory_limit": args.worker_memory,
+        }
+    )
+    model = ModelParams(
+        num_boost_round=ROUNDS, num_threads=1, max_train_rows=args.max_train_rows or None
+    )
+    paths = Paths(root=work / engine, raw=(work / "data" / "01_raw").resolve())
+    return Params(model=model, dask=dask, paths=paths)
 
 
-def _child(step: str, engine: str, work: Path, workers: int) -> dict:
-    """Run one step with one engine; return its timings (seconds)."""
+def _pandas_step(step: str, params) -> dict:
     import pandas as pd
 
-    from training.config import ModelParams, Params
     from training.features import build_features, feature_columns
     from training.link import link_sources, write_linked
     from training.model import fit_forecaster
-    from training.panel import build_panel
+    from training.panel import build_panel, read_panel_layer, write_panel
 
-    params, raw, out = Params(), work / "data" / "01_raw", work / "pandas"
-    model = ModelParams(num_boost_round=ROUNDS, num_threads=2)
-    linked = out / "02_linked"
-    if engine == "pandas":
-        start = time.perf_counter()
-        if step == "link":
-            result = link_sources(raw, params.sources, params.link)
-            seconds, n = time.perf_counter() - start, len(result.records)
-            write_linked(result, linked)
-        elif step == "panel":
-            records = pd.read_parquet(linked / "records.parquet")
-            areas = pd.read_parquet(linked / "areas.parquet")
-            start = time.perf_counter()
-            panel = build_panel(records, areas)
-            seconds, n = time.perf_counter() - start, len(panel)
-            panel.to_parquet(out / "panel.parquet", index=False)
-        elif step == "features":
-            panel = pd.read_parquet(out / "panel.parquet")
-            areas = pd.read_parquet(linked / "areas.parquet")
-            adjacency = pd.read_parquet(linked / "adjacency.parquet")
-            start = time.perf_counter()
-            features = build_features(panel, areas, adjacency, params.features)
-            seconds, n = time.perf_counter() - start, len(features)
-            features.to_parquet(out / "features.parquet", index=False)
-        else:
-            features = pd.read_parquet(out / "features.parquet")
-            start = time.perf_counter()
-            fit_forecaster(features, feature_columns(features), model)
-            seconds, n = time.perf_counter() - start, len(features)
-        return {"seconds": round(seconds, 2), "rows_out": n}
-    return _dask_child(step, work, workers, model)
+    p = params.paths.resolve
+    start = time.perf_counter()
+    if step == "link":
+        result = link_sources(p("raw"), params.sources, params.link)
+        compute, n = time.perf_counter() - start, len(result.records)
+        write_linked(result, p("linked"))
+    elif step == "panel":
+        areas = pd.read_parquet(p("linked") / "areas.parquet")
+        adjacency = pd.read_parquet(p("linked") / "adjacency.parquet")
+        records = pd.read_parquet(p("linked") / "records.parquet")
+        begin = time.perf_counter()
+        panel = build_panel(records, areas)
+        compute, n = time.perf_counter() - begin, len(panel)
+        write_panel(panel, p("panel"), areas=areas, adjacency=adjacency)
+    elif step == "features":
+        layer = read_panel_layer(p("panel"))
+        begin = time.perf_counter()
+        features = build_features(*layer, params.features)
+        compute, n = time.perf_counter() - begin, len(features)
+        p("features").mkdir(parents=True, exist_ok=True)
+        features.to_parquet(p("features") / "features.parquet", index=False)
+    else:
+        features = pd.read_parquet(p("features") / "features.parquet")
+        begin = time.perf_counter()
+        model = fit_forecaster(features, feature_columns(features), params.model)
+        compute, n = time.perf_counter() - begin, len(features)
+        model.save(p("models"))
+    return {
+        "seconds": round(time.perf_counter() - start, 2),
+        "compute_s": round(compute, 2),
+        "rows_out": int(n),
+    }
 
 
-def _dask_child(step: str, work: Path, workers: int, model) -> dict:
-    import dask.dataframe as dd
-    import numpy as np
-    import pandas as pd
-    from distributed import wait
-
-    from training.config import Params
-    from training.features import feature_columns
+def _dask_step(step: str, params) -> dict:
     from training.scale import (
-        build_features_dask,
-        build_panel_dask,
-        dask_client,
-        fit_forecaster_dask,
-        link_sources_dask,
+        features_on_dask,
+        ingest_on_dask,
+        panel_on_dask,
+        shared_client,
+        train_on_dask,
     )
 
-    params, raw, out = Params(), work / "data" / "01_raw", work / "pandas"
-    linked, dp = out / "02_linked", _dask_params(workers)
     begin = time.perf_counter()
-    with dask_client(dp) as client:
+    with shared_client(params.dask) as client:
         # Workers import the library once; that belongs to start-up, not to the step.
         client.run(importlib.import_module, "training.scale")
         cluster_s = time.perf_counter() - begin
-        areas = pd.read_parquet(linked / "areas.parquet")
-        adjacency = pd.read_parquet(linked / "adjacency.parquet")
-
-        def scatter(name: str, rows_per_part: int):
-            frame = pd.read_parquet(out / name)
-            parts = max(1, int(np.ceil(len(frame) / rows_per_part)))
-            return dd.from_pandas(frame, npartitions=parts, sort=False)
-
+        start = time.perf_counter()
         if step == "link":
-            start = time.perf_counter()
-            result = link_sources_dask(raw, params.sources, params.link, params=dp)
-            frame = result.records.persist()
-        elif step == "panel":
-            records = scatter("02_linked/records.parquet", dp.partition_rows)
-            start = time.perf_counter()
-            frame = build_panel_dask(records, areas, params=dp).persist()
-        elif step == "features":
-            panel = scatter("panel.parquet", dp.partition_rows)
-            start = time.perf_counter()
-            frame = build_features_dask(panel, areas, adjacency, params.features,
-                                        dask_params=dp).persist()  # fmt: skip
+            done = ingest_on_dask(params.paths.resolve("raw"), params)
+            seconds = time.perf_counter() - start
+            n = int(done.link.records.map_partitions(len).compute().sum())
+        elif step == "train":
+            train_on_dask(params).forecaster.save(params.paths.resolve("models"))
+            seconds, n = time.perf_counter() - start, None
         else:
-            features = scatter("features.parquet", dp.partition_rows)
-            start = time.perf_counter()
-            fit_forecaster_dask(features, feature_columns(features._meta), model, client=client)
-            return {"seconds": round(time.perf_counter() - start, 2),
-                    "cluster_start_s": round(cluster_s, 2)}  # fmt: skip
-        wait(frame)
-        seconds = time.perf_counter() - start
-        n = int(frame.map_partitions(len).compute().sum())
-    return {"seconds": round(seconds, 2), "rows_out": n, "cluster_start_s": round(cluster_s, 2)}
+            run = panel_on_dask if step == "panel" else features_on_dask
+            summary = run(params).summary
+            seconds = time.perf_counter() - start
+            n = summary.get("rows", summary.get("areas", 0) * summary.get("weeks", 0))
+    return {
+        "seconds": round(seconds, 2),
+        "rows_out": n,
+        "cluster_start_s": round(cluster_s, 2),
+        "worker_memory": params.dask.memory_limit,
+    }
 
 
-def _measure(cmd: list[str]) -> dict:
-    """Run ``cmd``; return its JSON answer plus wall time and peak tree memory."""
-    import psutil
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    root, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    out = proc.stdout.read() if proc.stdout else ""
-    if proc.returncode != 0:
-        return {"error": f"exit {proc.returncode}", "wall_s": round(time.perf_counter() - start, 1)}
-    answer = json.loads(out.strip().splitlines()[-1])
-    answer.update(wall_s=round(time.perf_counter() - start, 2), peak_mb=round(peak / 2**20, 1))
-    return answer
+def _child(step: str, engine: str, work: Path, args: argparse.Namespace) -> dict:
+    if step == "synth":
+        return _synth(work, args)
+    params = _params(work, engine, step, args)
+    run = _pandas_step if engine == "pandas" else _dask_step
+    # the defaults may change between runs: keep what this figure was measured with
+    return {**run(step, params), "config": _config(params)}
 
 
-def _synth(work: Path, areas: int, weeks: int) -> dict:
+def _config(params) -> dict:
+    m = params.model
+    return {
+        "lags": list(params.features.lags),
+        "windows": list(params.features.windows),
+        "bagging_fraction": m.bagging_fraction,
+        "split_by_horizon": m.split_by_horizon,
+        "num_leaves": m.num_leaves,
+        "max_train_rows": m.max_train_rows,
+    }
+
+
+def _synth(work: Path, args: argparse.Namespace) -> dict:
     from training.config import SynthParams
     from training.synth import generate_city
 
-    raw, done = work / "data" / "01_raw", work / "synth.json"
-    while raw.is_dir() and not done.is_file():  # another process is generating it
-        time.sleep(5)
-    if done.is_file():
-        return json.loads(done.read_text())
+    areas, weeks = (int(v) for v in work.name.split("x"))
+    preset = "national" if areas > 20_000 else "london" if areas >= 5000 else "default"
     start = time.perf_counter()
-    summary = generate_city(SynthParams(preset="default", n_areas=areas, n_weeks=weeks), raw)
+    summary = generate_city(
+        SynthParams(preset=preset, n_areas=areas, n_weeks=weeks), work / "data" / "01_raw"
+    )
     rows = summary.police_rows + summary.istv_rows + summary.ambulance_rows
-    info = {"seconds": round(time.perf_counter() - start, 1), "raw_records": rows}
-    done.write_text(json.dumps(info))
-    return info
+    return {
+        "seconds": round(time.perf_counter() - start, 1),
+        "raw_records": int(rows),
+        "preset": preset,
+    }
 
 
-def _slopes(runs: list[dict]) -> dict:
-    """Log-log slope of seconds and peak MB against cells (areas x weeks)."""
-    import numpy as np
+def _layer(work: Path, engine: str, step: str) -> Path:
+    from training.config import Paths
 
-    slopes: dict = {}
-    for step in STEPS:
-        for engine in ENGINES:
-            pts = [(r["cells"], r[step][engine]) for r in runs
-                   if "seconds" in r.get(step, {}).get(engine, {})]  # fmt: skip
-            if len(pts) < 2:
+    return (work / engine / getattr(Paths(), LAYERS[step])).absolute()
+
+
+def _prepare(work: Path, engine: str, step: str) -> dict | None:
+    """Clear the step's layer and find its inputs (own engine first); say why not to run."""
+    out = _layer(work, engine, step)
+    if out.is_symlink() or out.is_file():
+        out.unlink()
+    elif out.is_dir():
+        shutil.rmtree(out)
+    needs = {"link": [], "panel": ["link"], "features": ["panel"], "train": ["features", "panel"]}
+    borrowed = []
+    for before in needs[step]:
+        own = _layer(work, engine, before)
+        if (own / OUTPUT[before]).is_file():
+            continue
+        other = _layer(work, next(e for e in ENGINES if e != engine), before)
+        if not (other / OUTPUT[before]).is_file():
+            return {"not_run": f"no {before} layer to read ({before} did not run on either engine)"}
+        if own.is_symlink():
+            own.unlink()
+        shutil.rmtree(own, ignore_errors=True)
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.symlink_to(other, target_is_directory=True)
+        borrowed.append(before)
+    return {"inputs_from_other_engine": borrowed} if borrowed else {}
+
+
+def _measure(cmd: list[str], log: Path, *, cap_gb: float, timeout_s: float) -> dict:
+    """Run ``cmd``; return its JSON answer plus wall time, peak tree memory and load."""
+    import psutil
+
+    start, peak, load_max, stopped = time.perf_counter(), 0, 0.0, None
+    with log.open("a") as err:
+        err.write(f"\n$ {' '.join(cmd)}\n")
+        err.flush()
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
+        )
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            load_max = max(load_max, os.getloadavg()[0])
+            elapsed = time.perf_counter() - start
+            if stopped is None and (peak > cap_gb * 2**30 or elapsed > timeout_s):
+                over = peak > cap_gb * 2**30
+                stopped = f"peak memory passed the {cap_gb:g} GB cap" if over else "timed out"
+                os.killpg(proc.pid, signal.SIGKILL)  # the child's own session: it and its workers
+            time.sleep(0.2)
+        out = proc.stdout.read() if proc.stdout else ""
+    figures = {
+        "wall_s": round(time.perf_counter() - start, 1),
+        "peak_mb": round(peak / 2**20),
+        "load_max": round(load_max, 1),
+    }
+    if stopped:
+        return {"not_run": f"stopped: {stopped} after {figures['wall_s']:.0f} s", **figures}
+    if proc.returncode != 0:
+        return {"not_run": f"failed: exit {proc.returncode} (see {log})", **figures}
+    return {**json.loads(out.strip().splitlines()[-1]), **figures}
+
+
+def _skips(items: list[str]) -> list[tuple[list[str], str]]:
+    rules = []
+    for item in items:
+        key, _, reason = item.partition("=")
+        rules.append((key.split(":"), reason.strip() or "skipped"))
+    return rules
+
+
+def _skip_reason(rules, size: str, step: str, engine: str) -> str | None:
+    for (s, st, en), reason in rules:
+        if all(a in ("*", b) for a, b in ((s, size), (st, step), (en, engine))):
+            return reason
+    return None
+
+
+def _run_size(size: str, run: dict, args: argparse.Namespace, save) -> None:
+    work = (args.root / size).absolute()
+    log = work / "bench.log"
+    work.mkdir(parents=True, exist_ok=True)
+    child = [
+        sys.executable,
+        __file__,
+        "--workers",
+        str(args.workers),
+        "--worker-memory",
+        args.worker_memory,
+        "--max-train-rows",
+        str(args.max_train_rows),
+    ]
+    if "seconds" not in run.get("synth", {}):
+        shutil.rmtree(work / "data", ignore_errors=True)
+        run["synth"] = _measure(
+            [*child, "--child", "synth", "-", str(work)],
+            log,
+            cap_gb=args.mem_cap_gb,
+            timeout_s=args.timeout_s,
+        )
+        print(size, "synth", run["synth"], flush=True)
+        save()
+    for step in args.steps:
+        for engine in args.engines:
+            cell = run.setdefault(step, {}).get(engine, {})
+            if "seconds" in cell and not args.redo:
                 continue
-            x = np.log([c for c, _ in pts])
-            fit = {k: float(np.polyfit(x, np.log([max(m[k], 1e-3) for _, m in pts]), 1)[0])
-                   for k in ("seconds", "peak_mb")}  # fmt: skip
-            slopes[f"{step}/{engine}"] = {k: round(v, 2) for k, v in fit.items()}
-    return slopes
-
-
-def _markdown(report: dict) -> str:
-    lines = ["# Scale benchmark: pandas vs Dask", "",
-             f"Machine: {report['machine']}. Dask: LocalCluster, {report['dask']}.",
-             f"Training: {ROUNDS} boosting rounds on at most 250,000 sampled rows.",
-             "Seconds exclude reading inputs and starting the cluster; peak MB is the",
-             "summed resident memory of the process and its Dask workers.", "",
-             "| areas x weeks | step | pandas s | dask s | pandas peak MB | dask peak MB |",
-             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
-    for run in report["runs"]:
-        for step in STEPS:
-            cells = [run.get(step, {}).get(e, {}) for e in ENGINES]
-            sec = [str(c.get("seconds", c.get("error", "-"))) for c in cells]
-            mem = [str(c.get("peak_mb", "-")) for c in cells]
-            lines.append(f"| {run['size']} | {step} | {sec[0]} | {sec[1]} | {mem[0]} | {mem[1]} |")
-    lines += ["", "## How cost grows (log-log slope against areas x weeks)", "",
-              "| step / engine | time slope | memory slope |", "|---|---:|---:|"]  # fmt: skip
-    for name, fit in report["slopes"].items():
-        lines.append(f"| {name} | {fit['seconds']} | {fit['peak_mb']} |")
-    lines += ["", *[f"- {note}" for note in report["notes"]]]
-    return "\n".join(lines) + "\n"
-
-
-def _plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for step in STEPS:
-        for engine, style in zip(ENGINES, ("-o", "--s"), strict=True):
-            pts = [(r["cells"], r[step][engine]) for r in report["runs"]
-                   if "seconds" in r.get(step, {}).get(engine, {})]  # fmt: skip
-            if not pts:
-                continue
-            for ax, key in zip(axes, ("seconds", "peak_mb"), strict=True):
-                ax.plot([c for c, _ in pts], [m[key] for _, m in pts], style,
-                        label=f"{step} ({engine})")  # fmt: skip
-    for ax, label in zip(axes, ("seconds", "peak memory (MB)"), strict=True):
-        ax.set(xscale="log", yscale="log", xlabel="areas x weeks", ylabel=label)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=2)
-    fig.suptitle("pandas vs Dask (LocalCluster) by size")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+            reason = _skip_reason(args.skip, size, step, engine)
+            prep = {"not_run": reason} if reason else _prepare(work, engine, step)
+            if "not_run" not in prep:
+                cmd = [*child, "--child", step, engine, str(work)]
+                prep |= _measure(cmd, log, cap_gb=args.mem_cap_gb, timeout_s=args.timeout_s)
+            if "not_run" in prep:
+                _prepare(work, engine, step)  # no half-written layer for the next step to read
+            run[step][engine] = prep
+            print(size, step, engine, prep, flush=True)
+            save()  # each figure is kept even if a later one fails
 
 
 def main() -> None:
@@ -254,54 +327,56 @@ def main() -> None:
     parser.add_argument("--steps", nargs="*", default=list(STEPS))
     parser.add_argument("--engines", nargs="*", default=list(ENGINES))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--root", type=Path, default=Path("/tmp/harmcast-bench-scale"))
+    parser.add_argument("--worker-memory", default="auto", help="memory limit per Dask worker")
+    parser.add_argument("--max-train-rows", type=int, default=TRAIN_ROWS, help="0: all rows")
+    parser.add_argument("--mem-cap-gb", type=float, default=14.0)
+    parser.add_argument("--timeout-s", type=float, default=900.0, help="per step and engine")
+    parser.add_argument("--root", type=Path, default=Path("/tmp/bench_scale"))
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of scale.*")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="SIZE:STEP:ENGINE=REASON ('*' matches all); recorded as not run",
+    )
+    parser.add_argument("--redo", action="store_true", help="measure again what was measured")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--note", action="append", default=[], help="added to the report")
+    parser.add_argument("--commentary", type=Path, help="markdown kept in the report")
+    parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("STEP", "ENGINE", "WORK"))
     args = parser.parse_args()
     if args.child:
         step, engine, work = args.child
-        print(json.dumps(_child(step, engine, Path(work), args.workers)))
+        print(json.dumps(_child(step, engine, Path(work), args)))
         return
-    previous, known = RESULTS / "scale.json", {}
-    if previous.is_file():  # keep what earlier invocations measured
-        known = {r["size"]: r for r in json.loads(previous.read_text())["runs"]}
-        args.note = list(dict.fromkeys([*json.loads(previous.read_text())["notes"], *args.note]))
-    for size in args.sizes:
-        areas, weeks = (int(v) for v in size.split("x"))
-        work = args.root / size
-        run = known.setdefault(size, {"size": size, "areas": areas, "weeks": weeks,
-                                      "cells": areas * weeks})  # fmt: skip
-        run["synth"] = _synth(work, areas, weeks)
-        for step in args.steps:
-            run.setdefault(step, {})
-            for engine in args.engines:
-                cmd = [sys.executable, __file__, "--workers", str(args.workers),
-                       "--child", step, engine, str(work)]  # fmt: skip
-                run[step][engine] = _measure(cmd)
-                print(size, step, engine, run[step][engine], flush=True)
-                _write(known, args)  # each figure is kept even if a later one fails
-    _write(known, args)
-
-
-def _write(known: dict, args) -> None:
-    runs = sorted(known.values(), key=lambda r: r["cells"])
-    report = {
-        "machine": f"{os.cpu_count()} CPUs, {platform.python_version()}, {_total_gb():.0f} GB RAM",
-        "dask": f"{args.workers} worker processes x 2 threads",
-        "runs": runs,
-        "slopes": _slopes(runs),
-        "notes": args.note,
+    args.skip = _skips(args.skip)
+    previous = args.out / "scale.json"
+    report = json.loads(previous.read_text()) if previous.is_file() and not args.fresh else {}
+    known = {r["size"]: r for r in report.get("runs", [])}
+    report["notes"] = list(dict.fromkeys([*report.get("notes", []), *args.note]))
+    if args.commentary:
+        report["commentary"] = args.commentary.read_text()
+    settings = {
+        "workers": args.workers,
+        "worker_memory": args.worker_memory,
+        "max_train_rows": args.max_train_rows or None,
+        "rounds": ROUNDS,
+        "mem_cap_gb": args.mem_cap_gb,
+        "timeout_s": args.timeout_s,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "scale.md").write_text(_markdown(report))
-    _plot(report, RESULTS / "scale.png")
+    report["settings"] = report.get("settings", settings) if args.report_only else settings
 
+    def save() -> None:
+        report["runs"] = sorted(known.values(), key=lambda r: (r["areas"], r["weeks"]))
+        write_report(report, args.out)
 
-def _total_gb() -> float:
-    import psutil
-
-    return psutil.virtual_memory().total / 2**30
+    if not args.report_only:
+        for size in args.sizes:
+            areas, weeks = (int(v) for v in size.split("x"))
+            run = known.setdefault(size, {"size": size, "areas": areas, "weeks": weeks})
+            _run_size(size, run, args, save)
+    save()
 
 
 if __name__ == "__main__":
