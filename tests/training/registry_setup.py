@@ -1,9 +1,11 @@
 """A real sqlite MLflow registry under a project root, filled as the pipeline fills it.
 
-``publish_version`` logs a trained forecaster as ``harmcast train`` does,
-registers it on a passed gate report (``governance.registry``), lets the demo
-board approve it (``governance.review``) and publishes a card hash the way
-``harmcast card`` does, so ``serving.approval.resolve_approved`` accepts it.
+``build_layers`` writes the linked and panel layers of a root's raw files and
+returns them with the features. ``publish_version`` logs a trained forecaster
+as ``harmcast train`` does, registers it on a passed gate report
+(``governance.registry``), lets the demo board approve it
+(``governance.review``) and publishes a card hash the way ``harmcast card``
+does, so ``serving.approval.resolve_approved`` accepts it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from governance.policy import Policy
 from governance.registry import TAG_CARD, client_for, register_candidate
 from governance.review import approve
 from training.config import Params, tracking_uri
+from training.features import build_features
+from training.link import LinkResult, link_sources, write_linked
 from training.model import Forecaster
+from training.panel import build_panel, write_panel
 from training.tracking import log_final_model
 
 _TEMPLATE: list[Path] = []
@@ -37,6 +42,20 @@ def empty_registry(params: Params) -> str:
     if not db.exists():
         shutil.copyfile(_TEMPLATE[0], db)
     return tracking_uri(params)
+
+
+def build_layers(params: Params):
+    """Link the root's raw files and build the panel, writing both layers.
+
+    Returns ``(linked, panel, features)``.
+    """
+    linked: LinkResult = link_sources(params.paths.resolve("raw"), params.sources, params.link)
+    write_linked(linked, params.paths.resolve("linked"))
+    panel = build_panel(linked.records, linked.areas)
+    write_panel(panel, params.paths.resolve("panel"), areas=linked.areas,
+                adjacency=linked.adjacency)  # fmt: skip
+    features = build_features(panel, linked.areas, linked.adjacency, params.features)
+    return linked, panel, features
 
 
 def _gate_report(run_id: str, model_uri: str, policy: Policy) -> dict:

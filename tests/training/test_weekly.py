@@ -15,16 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from registry_setup import publish_version
+from registry_setup import build_layers, publish_version
 
 from governance.policy import load_policy
 from training.config import ModelParams, load_params
 from training.errors import LinkageError
-from training.features import build_features, feature_columns
-from training.link import link_sources, write_linked
+from training.features import feature_columns
 from training.model import fit_forecaster
 from training.monitoring import read_log
-from training.panel import build_panel, read_panel, write_panel
+from training.panel import read_panel
 from training.weekly import MSG_WEEK_GAP, MSG_WEEK_IN_PANEL
 from training.weekly_cycle import MONITORING_DIR, REVIEW_FILE, refresh_snapshot, run_weekly
 from training.weekly_slice import split_weeks
@@ -47,12 +46,7 @@ def replay(synthetic_city: Path, tmp_path_factory: pytest.TempPathFactory):
     model = ModelParams(num_boost_round=60, min_data_in_leaf=20, num_threads=1)
     params = params.model_copy(update={"model": model})
     policy = load_policy()
-    linked = link_sources(root / "data" / "01_raw", params.sources, params.link)
-    write_linked(linked, params.paths.resolve("linked"))
-    panel = build_panel(linked.records, linked.areas)
-    write_panel(panel, params.paths.resolve("panel"), areas=linked.areas,
-                adjacency=linked.adjacency)  # fmt: skip
-    features = build_features(panel, linked.areas, linked.adjacency, params.features)
+    linked, panel, features = build_layers(params)
     forecaster = fit_forecaster(features, feature_columns(features), params.model)
     latest = features.loc[features["origin_week"] == features["origin_week"].max()]
     publish_version(params, policy, forecaster, latest)  # the approved production version

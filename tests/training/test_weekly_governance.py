@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 from mlflow import MlflowClient
-from registry_setup import publish_version
+from registry_setup import build_layers, publish_version
 from typer.testing import CliRunner
 
 from governance.policy import load_policy
@@ -25,10 +25,9 @@ from serving.approval import MSG_NO_PRODUCTION, MSG_NOT_APPROVED
 from serving.snapshot import META_FILE, SNAPSHOT_FILE, build_snapshot, write_snapshot
 from training.config import ModelParams, Params, load_params, tracking_uri
 from training.features import build_features, feature_columns
-from training.link import link_sources, write_linked
 from training.model import Forecaster, fit_forecaster
 from training.monitoring import read_log
-from training.panel import build_panel, read_panel, write_panel
+from training.panel import read_panel
 from training.weekly_cycle import MONITORING_DIR, refresh_snapshot, run_weekly
 from training.weekly_slice import split_weeks
 
@@ -47,12 +46,7 @@ def history(synthetic_city: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     root = base / "root"
     shutil.copytree(raw, root / "data" / "01_raw")
     params = load_params(None, root=root)
-    linked = link_sources(root / "data" / "01_raw", params.sources, params.link)
-    write_linked(linked, params.paths.resolve("linked"))
-    panel = build_panel(linked.records, linked.areas)
-    write_panel(panel, params.paths.resolve("panel"), areas=linked.areas,
-                adjacency=linked.adjacency)  # fmt: skip
-    features = build_features(panel, linked.areas, linked.adjacency, params.features)
+    linked, panel, features = build_layers(params)
     columns = feature_columns(features)
     return {"root": root, "weeks": weeks, "linked": linked, "panel": panel,
             "features": features, "a": fit_forecaster(features, columns, MODEL_A),
