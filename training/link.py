@@ -27,7 +27,7 @@ __all__ = [
     "QUARANTINE_REASONS", "RECORD_COLUMNS", "LINK_METHODS", "MSG_NO_SOURCES", "MSG_NO_REFERENCE",
     "REFERENCE_FILE", "REFERENCE_DERIVED", "RawLayout", "LinkResult", "read_candidates",
     "area_reference", "reference_data", "match_areas", "link_premises", "area_adjacency",
-    "link_sources", "write_linked",
+    "link_sources", "write_linked", "write_link_companions",
 ]  # fmt: skip
 
 RECORD_COLUMNS = ["source", "record_id", "area_code", "date", "grain", "week_start",
@@ -280,18 +280,20 @@ def write_linked(result: LinkResult, out_dir: Path) -> list[Path]:
     """Write the linked layer; return the files written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = ("records.parquet", "areas.parquet", "adjacency.parquet", "quarantine.csv",
-             "linkage_report.json", "linkage_report.md")  # fmt: skip
-    paths = {name: out_dir / name for name in names}
-    result.records.to_parquet(paths["records.parquet"], index=False)
-    result.areas.to_parquet(paths["areas.parquet"], index=False)
-    result.adjacency.to_parquet(paths["adjacency.parquet"], index=False)
-    result.quarantine.to_csv(paths["quarantine.csv"], index=False)
-    paths["linkage_report.json"].write_text(json.dumps(result.report, indent=2) + "\n")
-    paths["linkage_report.md"].write_text(
-        report_markdown(result.report, reference=result.reference)
-    )
-    return list(paths.values())
+    result.records.to_parquet(out_dir / "records.parquet", index=False)
+    return [out_dir / "records.parquet", *write_link_companions(result, out_dir)]
+
+
+def write_link_companions(result, out_dir: Path) -> list[Path]:
+    """Write the linked layer's files other than the records (any engine's result)."""
+    paths = [out_dir / n for n in ("areas.parquet", "adjacency.parquet", "quarantine.csv",
+                                   "linkage_report.json", "linkage_report.md")]  # fmt: skip
+    result.areas.to_parquet(paths[0], index=False)
+    result.adjacency.to_parquet(paths[1], index=False)
+    result.quarantine.to_csv(paths[2], index=False)
+    paths[3].write_text(json.dumps(result.report, indent=2) + "\n")
+    paths[4].write_text(report_markdown(result.report, reference=result.reference))
+    return paths
 
 
 def reference_data(layout: RawLayout, areas: pd.DataFrame):

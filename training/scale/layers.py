@@ -11,7 +11,6 @@ never the whole frame.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -22,8 +21,7 @@ import pandas as pd
 
 from training.config import Params
 from training.features import feature_columns
-from training.link import RawLayout
-from training.link_report import report_markdown
+from training.link import RawLayout, write_link_companions
 from training.model import Forecaster
 from training.scale.cluster import describe_client, frame_config, shared_client
 from training.scale.dask_features import build_features_dask
@@ -120,17 +118,8 @@ def write_linked_dask(result: DaskLinkResult, out_dir: Path) -> list[Path]:
     """Write the linked layer as ``training.link.write_linked`` does; return the files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [write_frame(result.records, out_dir / "records.parquet")]
-    for name, frame in (("areas", result.areas), ("adjacency", result.adjacency)):
-        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
-        written.append(out_dir / f"{name}.parquet")
-    result.quarantine.to_csv(out_dir / "quarantine.csv", index=False)
-    (out_dir / "linkage_report.json").write_text(json.dumps(result.report, indent=2) + "\n")
-    (out_dir / "linkage_report.md").write_text(
-        report_markdown(result.report, reference=result.reference)
-    )
-    return written + [out_dir / n for n in ("quarantine.csv", "linkage_report.json",
-                                            "linkage_report.md")]  # fmt: skip
+    records = write_frame(result.records, out_dir / "records.parquet")
+    return [records, *write_link_companions(result, out_dir)]
 
 
 def ingest_on_dask(raw_dir: Path, params: Params, *, layout: RawLayout | None = None) -> DaskStep:
