@@ -18,7 +18,7 @@ from training.config import LinkParams, SourceParams
 from training.errors import LinkageError
 from training.link_geo import adjacency_from_boundaries, match_points
 from training.link_report import build_report, report_markdown
-from training.link_text import match_locations
+from training.link_text import lookup_locations, match_locations
 from training.sources import ambulance, council, istv, police_uk
 from training.sources import areas as area_ref
 from training.sources._csv import QUARANTINE_COLUMNS, QUARANTINE_REASONS
@@ -26,8 +26,8 @@ from training.sources._csv import QUARANTINE_COLUMNS, QUARANTINE_REASONS
 __all__ = [
     "QUARANTINE_REASONS", "RECORD_COLUMNS", "LINK_METHODS", "MSG_NO_SOURCES", "MSG_NO_REFERENCE",
     "REFERENCE_FILE", "REFERENCE_DERIVED", "RawLayout", "LinkResult", "read_candidates",
-    "area_reference", "reference_data", "match_areas", "link_premises", "area_adjacency",
-    "link_sources", "write_linked", "write_link_companions",
+    "area_reference", "reference_data", "text_rows", "match_areas", "link_premises",
+    "area_adjacency", "link_sources", "write_linked", "write_link_companions",
 ]  # fmt: skip
 
 RECORD_COLUMNS = ["source", "record_id", "area_code", "date", "grain", "week_start",
@@ -130,10 +130,18 @@ def area_reference(layout: RawLayout, candidates: pd.DataFrame) -> tuple[pd.Data
     return derived, REFERENCE_DERIVED
 
 
-def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams):
+def text_rows(frame: pd.DataFrame) -> pd.Series:
+    """Return which of ``frame``'s rows are linked by free text (no area code, no point)."""
+    return (frame["area_code"] == "") & frame["latitude"].isna()
+
+
+def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams, *, locations=None):
     """Return (area_code, method, reason, field, value) arrays for ``frame``'s rows.
 
     By area code, else coordinates, else free text; ``reason`` is empty when linked.
+    ``locations`` is a ``training.link_text.location_table`` built from all the
+    run's text rows (the Dask path builds it once); without it the text rows of
+    ``frame`` are matched here.
     """
     n = len(frame)
     code, method = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
@@ -164,10 +172,15 @@ def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams):
             + ","
             + pts["longitude"].astype(str).to_numpy()[~hit]
         )
-    rest = ~has_code & ~has_xy
+    rest = text_rows(frame).to_numpy()
     if rest.any():
         texts = frame.loc[rest, "location"]
-        found = match_locations(texts, gazetteer, min_score=link.fuzzy_min_score)
+        sites = frame.loc[rest, "site"] if "site" in frame else None
+        found = (
+            match_locations(texts, gazetteer, min_score=link.fuzzy_min_score, site=sites)
+            if locations is None
+            else lookup_locations(locations, texts, sites)
+        )
         idx = np.flatnonzero(rest)
         code[idx], method[idx] = found["area_code"].to_numpy(), found["method"].to_numpy()
         reason[idx], fld[idx] = found["reason"].to_numpy(), fields.iloc[idx].str[2]

@@ -16,7 +16,8 @@ def build_report(
 
     Parameters
     ----------
-    linked : one row per linked item, with ``source`` and ``link_method``.
+    linked : one row per linked item, with ``source`` and ``link_method``;
+        or, with a column ``n``, one row per ``(source, link_method)`` and its count.
     quarantine : the quarantine frame.
     sources : the sources read, in report order.
 
@@ -28,7 +29,12 @@ def build_report(
     """
     report: dict[str, dict] = {}
     for source in sources:
-        methods = linked.loc[linked["source"] == source, "link_method"].value_counts()
+        mine = linked.loc[linked["source"] == source]
+        methods = (
+            mine.groupby("link_method")["n"].sum()
+            if "n" in linked
+            else mine["link_method"].value_counts()
+        )
         reasons = quarantine.loc[quarantine["source"] == source, "reason"].value_counts()
         n_linked, n_quarantined = int(methods.sum()), int(reasons.sum())
         records_in = n_linked + n_quarantined

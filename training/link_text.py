@@ -1,7 +1,8 @@
 """Gazetteer matching of free-text locations (street or venue names).
 
 Text is normalised (case, punctuation, whitespace, "on or near", common
-abbreviations), matched exactly first, then fuzzily with rapidfuzz.
+abbreviations), matched exactly first, then fuzzily with rapidfuzz: within the
+areas the record's A&E site serves, then city-wide.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-__all__ = ["ABBREVIATIONS", "UNUSABLE", "normalise_location", "match_locations"]
+__all__ = [
+    "ABBREVIATIONS", "UNUSABLE", "normalise_location", "catchments", "location_table",
+    "lookup_locations", "match_locations",
+]  # fmt: skip
 
 ABBREVIATIONS = {
     "st": "street",
@@ -80,7 +84,145 @@ def _fuzzy(queries: list[str], lookup: pd.Series, min_score: float) -> dict[str,
     return found
 
 
-def match_locations(text: pd.Series, gazetteer: pd.DataFrame, *, min_score: float) -> pd.DataFrame:
+def catchments(keys: pd.DataFrame, exact: dict[str, tuple]) -> dict[str, frozenset]:
+    """Return the areas each site serves: where its exactly matched texts point.
+
+    ``keys`` holds unique ``(site, text)`` pairs (normalised text); a text
+    counts when its exact gazetteer match names one area. Records without a
+    site (``""``) have no catchment.
+    """
+    served: dict[str, set] = {}
+    for site, text in keys.itertuples(index=False):
+        areas = exact.get(text)
+        if site and areas is not None and len(areas) == 1:
+            served.setdefault(site, set()).add(areas[0])
+    return {site: frozenset(areas) for site, areas in served.items()}
+
+
+def _within(by_area: pd.Series, areas: frozenset) -> pd.Series:
+    """Return the gazetteer names in ``areas``, each with only its areas among them.
+
+    ``by_area`` is the lookup exploded to one ``name -> area`` row per area.
+    """
+    kept = by_area.loc[by_area.isin(areas)]
+    return kept.groupby(level=0, sort=True).agg(lambda codes: tuple(sorted(codes)))
+
+
+def _fuzzy_by_site(
+    keys: pd.DataFrame, lookup: pd.Series, served: dict[str, frozenset], min_score: float
+) -> dict[tuple[str, str], tuple]:
+    """Fuzzy-match each ``(site, text)`` in its site's catchment, then city-wide.
+
+    Searching a site's catchment first keeps the work linear in the number of
+    areas (each site serves a few hundred) and settles names that recur across
+    a city but not within one hospital's catchment. What finds nothing there is
+    searched in the whole gazetteer.
+    """
+    by_area = lookup.explode()
+    found: dict[tuple[str, str], tuple] = {}
+    for site, group in keys.groupby("site", sort=True):
+        if site not in served:
+            continue
+        local = _within(by_area, served[site])
+        hits = _fuzzy(group["text"].tolist(), local, min_score) if len(local) else {}
+        found.update({(site, text): areas for text, areas in hits.items()})
+    rest = keys.loc[[k not in found for k in zip(keys["site"], keys["text"], strict=True)]]
+    wide = _fuzzy(rest["text"].unique().tolist(), lookup, min_score) if len(rest) else {}
+    for site, text in rest.itertuples(index=False):
+        if text in wide:
+            found[(site, text)] = wide[text]
+    return found
+
+
+def _site_column(site: pd.Series | None, text: pd.Series) -> np.ndarray:
+    if site is None:
+        return np.full(len(text), "", dtype=object)
+    return site.fillna("").astype(str).to_numpy(dtype=object)
+
+
+def _resolve(keys: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float) -> pd.DataFrame:
+    """Resolve unique ``(site, normalised text)`` keys; same index as ``keys``."""
+    lookup = _lookup(gazetteer) if len(gazetteer) else pd.Series(dtype=object)
+    usable = keys["text"].map(lambda q: q not in UNUSABLE and len(q) >= 3)
+    exact = {q: lookup[q] for q in keys.loc[usable, "text"].unique() if q in lookup.index}
+    fuzzy_keys = keys.loc[usable & ~keys["text"].isin(exact.keys())]
+    fuzzy = (
+        _fuzzy_by_site(fuzzy_keys, lookup, catchments(keys, exact), min_score)
+        if len(lookup) and len(fuzzy_keys)
+        else {}
+    )
+    rows = []
+    for (s, q), ok in zip(keys.itertuples(index=False), usable, strict=True):
+        areas, method = exact.get(q), "gazetteer_exact"
+        if areas is None:
+            areas, method = fuzzy.get((s, q)), "gazetteer_fuzzy"
+        if not ok:
+            rows.append(("", "", "no_location"))
+        elif areas is None:
+            rows.append(("", "", "unmatched_location"))
+        elif len(areas) > 1:
+            rows.append(("", "", "ambiguous_location"))
+        else:
+            rows.append((areas[0], method, ""))
+    return pd.DataFrame(rows, columns=["area_code", "method", "reason"], index=keys.index)
+
+
+def location_table(
+    text: pd.Series,
+    gazetteer: pd.DataFrame,
+    *,
+    min_score: float,
+    site: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Resolve each distinct ``(site, text)`` once: the table :func:`lookup_locations` reads.
+
+    Parameters are those of :func:`match_locations`. The result is indexed by
+    ``(site, text)`` (the text as given) with ``area_code``, ``method`` and
+    ``reason``. Built from all the records of a run, it gives every record
+    the answer :func:`match_locations` would (catchments need all of a
+    site's records), so one table can serve many partitions.
+    """
+    raw = pd.DataFrame({"site": _site_column(site, text), "text": text.astype(str).to_numpy()})
+    raw = raw.drop_duplicates(ignore_index=True)
+    raw["norm"] = normalise_location(raw["text"]).to_numpy()
+    keys = (
+        raw[["site", "norm"]].drop_duplicates(ignore_index=True).set_axis(["site", "text"], axis=1)
+    )
+    resolved = _resolve(keys, gazetteer, min_score)
+    resolved.index = pd.MultiIndex.from_frame(keys)
+    table = resolved.reindex(pd.MultiIndex.from_arrays([raw["site"], raw["norm"]]))
+    table.index = pd.MultiIndex.from_frame(raw[["site", "text"]])
+    return table.astype(str)
+
+
+def lookup_locations(
+    table: pd.DataFrame, text: pd.Series, site: pd.Series | None = None
+) -> pd.DataFrame:
+    """Read each record's answer from a :func:`location_table`; indexed like ``text``.
+
+    Raises
+    ------
+    KeyError
+        When a ``(site, text)`` is not in ``table`` (it was built from other records).
+    """
+    wanted = pd.MultiIndex.from_arrays([_site_column(site, text), text.astype(str).to_numpy()])
+    missing = ~wanted.isin(table.index)
+    if missing.any():
+        raise KeyError(
+            f"{int(missing.sum())} locations are not in the table, e.g. {wanted[missing][0]}"
+        )
+    out = table.reindex(wanted)
+    out.index = text.index
+    return out
+
+
+def match_locations(
+    text: pd.Series,
+    gazetteer: pd.DataFrame,
+    *,
+    min_score: float,
+    site: pd.Series | None = None,
+) -> pd.DataFrame:
     """Match free-text locations to areas.
 
     Parameters
@@ -88,6 +230,9 @@ def match_locations(text: pd.Series, gazetteer: pd.DataFrame, *, min_score: floa
     text : the free text, one per record.
     gazetteer : ``name``, ``area_code`` (``kind`` is not used for matching).
     min_score : the least rapidfuzz ``ratio`` (0-100) a fuzzy match needs.
+    site : the A&E site of each record (``""`` for none). A fuzzy match is
+        searched first among the areas the site serves (see :func:`catchments`),
+        then city-wide; exact matches are always city-wide.
 
     Returns
     -------
@@ -97,27 +242,5 @@ def match_locations(text: pd.Series, gazetteer: pd.DataFrame, *, min_score: floa
         ``reason`` (empty when matched, else ``no_location``,
         ``ambiguous_location`` or ``unmatched_location``).
     """
-    norm = normalise_location(text)
-    lookup = _lookup(gazetteer) if len(gazetteer) else pd.Series(dtype=object)
-    unique = pd.Index(norm.unique())
-    usable = [q for q in unique if q not in UNUSABLE and len(q) >= 3]
-    exact = {q: lookup[q] for q in usable if q in lookup.index}
-    rest = [q for q in usable if q not in exact]
-    fuzzy = _fuzzy(rest, lookup, min_score) if len(lookup) and rest else {}
-    rows = {}
-    for q in unique:
-        areas, method = exact.get(q), "gazetteer_exact"
-        if areas is None:
-            areas, method = fuzzy.get(q), "gazetteer_fuzzy"
-        if q not in usable:
-            rows[q] = ("", "", "no_location")
-        elif areas is None:
-            rows[q] = ("", "", "unmatched_location")
-        elif len(areas) > 1:
-            rows[q] = ("", "", "ambiguous_location")
-        else:
-            rows[q] = (areas[0], method, "")
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["area_code", "method", "reason"])
-    out = table.reindex(norm.to_numpy())
-    out.index = text.index
-    return out.astype(str)
+    table = location_table(text, gazetteer, min_score=min_score, site=site)
+    return lookup_locations(table, text, site)

@@ -16,6 +16,18 @@ AREAS = [("SYN00001", -0.110, -0.100), ("SYN00002", -0.100, -0.090)]
 LAT0, LAT1 = 51.500, 51.509
 
 
+def police_uk_sample() -> Path:
+    """Return the real police.uk download in ``../shared/data`` (fail when absent)."""
+    import pytest
+
+    repo = Path(__file__).resolve().parents[2]
+    for base in (repo.parent / "shared", Path("/work/shared")):
+        folder = base / "data" / "police-uk-sample"
+        if folder.is_dir():
+            return folder
+    pytest.fail(f"police.uk sample not found next to {repo}")
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:

@@ -18,7 +18,7 @@ from training.link import (
     write_linked,
 )
 from training.link_report import report_markdown
-from training.link_text import match_locations, normalise_location
+from training.link_text import catchments, match_locations, normalise_location
 
 
 @pytest.fixture()
@@ -136,6 +136,53 @@ def test_derived_reference_quarantines_malformed_codes(tmp_path):
     assert result.areas["area_code"].tolist() == ["E01000001"]
     assert result.report["police"]["quarantined"] == {"unknown_area_code": 1}
     assert "derived" in result.reference
+
+
+# Site S1 serves area A (its exact matches land there), S2 serves B.
+# "Station Road" exists in both A and B: a city-wide fuzzy match is a tie.
+_GAZ = pd.DataFrame(
+    {
+        "name": ["Mill Lane", "Quay Street", "Station Road", "Station Road", "Harbour Way"],
+        "area_code": ["A", "B", "A", "B", "C"],
+    }
+)
+
+
+def _match(texts, sites):
+    site = None if sites is None else pd.Series(sites)
+    return match_locations(pd.Series(texts), _GAZ, min_score=88, site=site)
+
+
+def test_catchments_are_where_a_sites_exact_matches_land():
+    keys = pd.DataFrame(
+        {"site": ["S1", "S1", "S2", "S2", ""], "text": ["mill lane", "x", "quay street",
+                                                       "station road", "harbour way"]}
+    )  # fmt: skip
+    exact = {"mill lane": ("A",), "quay street": ("B",), "station road": ("A", "B"),
+             "harbour way": ("C",)}  # fmt: skip
+    # an ambiguous exact match says nothing of the catchment; no site, no catchment
+    assert catchments(keys, exact) == {"S1": frozenset({"A"}), "S2": frozenset({"B"})}
+
+
+def test_fuzzy_match_searches_the_sites_catchment_first():
+    texts = ["Mill Lane", "Quay St", "Staton Rd", "Staton Rd"]
+    found = _match(texts, ["S1", "S2", "S1", "S2"])
+    assert found["area_code"].tolist() == ["A", "B", "A", "B"]
+    assert found["method"].tolist()[2:] == ["gazetteer_fuzzy", "gazetteer_fuzzy"]
+    # without sites the same typo ties across A and B
+    city_wide = _match(texts, None)
+    assert city_wide["reason"].tolist()[2:] == ["ambiguous_location", "ambiguous_location"]
+
+
+def test_fuzzy_match_outside_the_catchment_is_still_found_city_wide():
+    found = _match(["Mill Lane", "Harbur Way", "Harbur Way"], ["S1", "S1", ""])
+    assert found["area_code"].tolist() == ["A", "C", "C"]
+    assert found["method"].tolist() == ["gazetteer_exact", "gazetteer_fuzzy", "gazetteer_fuzzy"]
+
+
+def test_exact_match_stays_city_wide_even_with_a_site():
+    found = _match(["Mill Lane", "Station Road"], ["S1", "S1"])
+    assert found["reason"].tolist() == ["", "ambiguous_location"]
 
 
 def test_normalise_and_fuzzy_thresholds():

@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rawfiles import police_uk_sample
 
 from training.config import LinkParams, SourceParams
 from training.link import RawLayout, link_sources
 from training.panel import build_panel
-
-
-def _sample_dir() -> Path:
-    repo = Path(__file__).resolve().parents[2]
-    for base in (repo.parent / "shared", Path("/work/shared")):
-        folder = base / "data" / "police-uk-sample"
-        if folder.is_dir():
-            return folder
-    pytest.fail(f"police.uk sample not found next to {repo}")
 
 
 def _expected(folder: Path):
@@ -40,7 +32,7 @@ def _digest(folder: Path) -> str:
 
 
 def test_real_sample_links_at_month_grain():
-    folder = _sample_dir()
+    folder = police_uk_sample()
     before = _digest(folder)
     rows, located = _expected(folder)
     violent = SourceParams().violent_crime_types
@@ -63,7 +55,7 @@ def test_real_sample_links_at_month_grain():
 
 
 def test_real_sample_with_an_areas_file_quarantines_unlisted_codes(tmp_path):
-    folder = _sample_dir()
+    folder = police_uk_sample()
     _, located = _expected(folder)
     listed = sorted({r["LSOA code"] for r in located})[:10]
     areas = tmp_path / "areas.csv"

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from rawfiles import police_uk_sample
 from typer.testing import CliRunner
 
 from harmcast.cli import app
 from training.config import DaskParams, ModelParams, Params
 from training.errors import ConfigError, LinkageError, SchemaError
 from training.features import build_features, feature_columns
-from training.link import link_sources
+from training.link import RawLayout, link_sources
 from training.model import NO_TARGET, Forecaster, fit_forecaster
 from training.panel import MSG_UNKNOWN_AREAS, build_panel
 from training.scale import (
@@ -68,6 +69,22 @@ def test_linking_equals_pandas(pandas_path, dask_path):
     pd.testing.assert_frame_equal(got.adjacency, expected.adjacency)
     assert got.report == expected.report
     assert got.reference == expected.reference
+
+
+def test_linking_a_police_download_without_areas_file_equals_pandas(client):
+    # the area reference is derived from the police records, which then reach the client
+    folder = police_uk_sample()
+    layout = RawLayout(police=folder)
+    expected = link_sources(folder, PARAMS.sources, PARAMS.link, layout=layout)
+    small = DASK.model_copy(update={"partition_rows": 500})
+    linked = link_sources_dask(folder, PARAMS.sources, PARAMS.link, params=small, layout=layout)
+    assert linked.records.npartitions >= 4
+    got = linked.to_pandas()
+    assert "derived" in got.reference
+    pd.testing.assert_frame_equal(got.records, expected.records)
+    pd.testing.assert_frame_equal(got.areas, expected.areas)
+    pd.testing.assert_frame_equal(got.quarantine, expected.quarantine)
+    assert got.report == expected.report
 
 
 def test_panel_equals_pandas_and_partitions_are_area_blocks(pandas_path, dask_path):

@@ -20,6 +20,7 @@ CANDIDATE_COLUMNS = [
     "latitude",
     "longitude",
     "location",
+    "site",
     "file",
     "row",
 ]
@@ -38,6 +39,7 @@ def candidates(
     latitude: pd.Series | None = None,
     longitude: pd.Series | None = None,
     location: pd.Series | None = None,
+    site: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Assemble a source's valid rows into the common frame the linker reads."""
     blank = pd.Series("", index=frame.index, dtype=str)
@@ -54,6 +56,7 @@ def candidates(
             "latitude": latitude if latitude is not None else nan,
             "longitude": longitude if longitude is not None else nan,
             "location": (location if location is not None else blank).astype(str),
+            "site": (site if site is not None else blank).astype(str).str.strip(),
             "file": frame[FILE_COL].astype(str),
             "row": frame[ROW_COL].astype("int64"),
         },

@@ -91,5 +91,6 @@ def read_istv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         category=method,
         is_violence=pd.Series(True, index=valid.index),
         location=valid["location_description"],
+        site=valid["site_code"],
     )
     return records, quarantine
