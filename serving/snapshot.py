@@ -29,6 +29,7 @@ __all__ = [
     "SnapshotMeta",
     "build_snapshot",
     "write_snapshot",
+    "snapshot_files",
     "read_snapshot",
     "contribution_columns",
     "AREA_COLUMNS",
@@ -208,16 +209,34 @@ def build_snapshot(
     return Snapshot(frame=ranked.reset_index(drop=True), meta=meta)
 
 
-def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Snapshot:
-    """Write ``snapshot.parquet`` and ``snapshot_meta.json``; return it with its sha256."""
+def snapshot_files(snapshot: Snapshot, out_dir: Path) -> tuple[Snapshot, dict[Path, bytes]]:
+    """Return the snapshot with its sha256 and the bytes of its two files, by path.
+
+    Nothing is written: a caller that writes other files too (the weekly cycle)
+    stages them all before renaming any (``training.atomic``).
+    """
+    out_dir = Path(out_dir)
     buffer = io.BytesIO()
     snapshot.frame.to_parquet(buffer, index=False)
     data = buffer.getvalue()
     meta = replace(snapshot.meta, sha256=hashlib.sha256(data).hexdigest())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / SNAPSHOT_FILE).write_bytes(data)
-    (out_dir / META_FILE).write_text(json.dumps(asdict(meta), indent=2) + "\n")
-    return Snapshot(frame=snapshot.frame, meta=meta)
+    text = json.dumps(asdict(meta), indent=2) + "\n"
+    files = {out_dir / SNAPSHOT_FILE: data, out_dir / META_FILE: text.encode()}
+    return Snapshot(frame=snapshot.frame, meta=meta), files
+
+
+def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Snapshot:
+    """Write ``snapshot.parquet`` and ``snapshot_meta.json``; return it with its sha256.
+
+    Both files are written beside their targets and then renamed into place,
+    so the service never reads half a file, and a failure before the renames
+    leaves the published snapshot as it was.
+    """
+    from training.atomic import write_files  # not in the bento: the service never writes
+
+    written, files = snapshot_files(snapshot, out_dir)
+    write_files(files)
+    return written
 
 
 def read_snapshot(directory: Path) -> Snapshot:

@@ -39,6 +39,7 @@ __all__ = [
     "review_reasons",
     "read_log",
     "append_log",
+    "log_line",
     "clean_json",
     "MSG_BAD_LOG",
 ]
@@ -257,9 +258,14 @@ def read_log(path: Path) -> list[dict]:
     return entries
 
 
+def log_line(entry: dict) -> str:
+    """Return one entry as the log's JSON line (strict JSON, sorted keys, newline)."""
+    return json.dumps(clean_json(entry), sort_keys=True) + "\n"
+
+
 def append_log(path: Path, entry: dict) -> None:
     """Append one entry as a JSON line (the log is never rewritten)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(clean_json(entry), sort_keys=True) + "\n")
+        handle.write(log_line(entry))

@@ -11,13 +11,20 @@ one line to the monitoring log and rewrite the HTML report. A breach is a findin
 error: when one check breaches ``monitoring.breach_weeks`` weeks in a row the
 model is flagged for review (a flag file, and a tag on the production version
 when an MLflow registry exists). Only bad input raises.
+
+The cycle is all or nothing: it computes everything first, then writes the
+panel, snapshot, report and log as temporaries and renames them into place
+(``training.atomic``), the log last. Whatever fails before the renames (a
+model that will not load, a full disk) leaves every file as it was, and the
+same week can be run again. Only the review flag and its registry tag are
+written before the renames; a rerun writes them again alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,24 +33,26 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from governance.policy import Policy
+from training.atomic import commit_files, discard_files, stage_files
 from training.config import Params, tracking_uri
 from training.drift import source_drift
 from training.errors import HarmcastError, SchemaError
 from training.monitoring import (
     LOG_FILE,
-    append_log,
     clean_json,
     judge_window,
+    log_line,
     read_log,
     review_reasons,
 )
 from training.monitoring import score_forecast as _score
-from training.monitoring_report import write_report
+from training.monitoring_report import REPORT_FILE, render_report
 from training.panel import read_panel_layer
-from training.weekly import MSG_NOT_A_FOLDER, append_week, link_week
+from training.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_week
 
 if TYPE_CHECKING:
     from serving.approval import ApprovedModel
+    from serving.snapshot import Snapshot
     from training.model import Forecaster
 
 __all__ = [
@@ -56,6 +65,7 @@ __all__ = [
     "WeeklyResult",
     "run_weekly",
     "production_forecaster",
+    "build_refresh",
     "refresh_snapshot",
     "flag_for_review",
 ]
@@ -119,20 +129,20 @@ def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
     return approved, forecaster
 
 
-def refresh_snapshot(
+def build_refresh(
     params: Params, policy: Policy, panel: pd.DataFrame, areas: pd.DataFrame,
     adjacency: pd.DataFrame,
-) -> SnapshotRefresh:  # fmt: skip
-    """Rebuild the serving snapshot from the grown panel with the production version.
+) -> tuple[SnapshotRefresh, Snapshot | None]:  # fmt: skip
+    """Build, without writing it, the serving snapshot of the grown panel.
 
     Only the registry's ``production`` version (approved, gate passed, card
     verified) may produce what the service reads; a model merely trained into
-    ``data/05_models`` never does. Without such a version the snapshot is left
-    exactly as it was and the result says why.
+    ``data/05_models`` never does. Without such a version the snapshot is None
+    and the refresh says why.
     """
     from mlflow.exceptions import MlflowException
 
-    from serving.snapshot import build_snapshot, write_snapshot
+    from serving.snapshot import build_snapshot
     from training.features import build_features
 
     try:
@@ -148,10 +158,27 @@ def refresh_snapshot(
         )
     except (HarmcastError, MlflowException) as exc:
         # not bad input: the week is still appended, scored and logged, with the reason
-        return SnapshotRefresh(False, reason=str(exc))
-    written = write_snapshot(snapshot, params.paths.resolve("snapshot"))
-    return SnapshotRefresh(True, origin_week=written.meta.origin_week, model_name=approved.name,
-                           model_version=str(approved.version))  # fmt: skip
+        return SnapshotRefresh(False, reason=str(exc)), None
+    refresh = SnapshotRefresh(True, origin_week=snapshot.meta.origin_week, model_name=approved.name,
+                              model_version=str(approved.version))  # fmt: skip
+    return refresh, snapshot
+
+
+def refresh_snapshot(
+    params: Params, policy: Policy, panel: pd.DataFrame, areas: pd.DataFrame,
+    adjacency: pd.DataFrame,
+) -> SnapshotRefresh:  # fmt: skip
+    """Rebuild the serving snapshot from the grown panel with the production version.
+
+    See :func:`build_refresh`; without a servable production version the
+    snapshot is left exactly as it was and the result says why.
+    """
+    from serving.snapshot import write_snapshot
+
+    refresh, snapshot = build_refresh(params, policy, panel, areas, adjacency)
+    if snapshot is not None:
+        write_snapshot(snapshot, params.paths.resolve("snapshot"))
+    return refresh
 
 
 def flag_for_review(params: Params, reasons: list[str], *, week: str) -> Path:
@@ -194,17 +221,73 @@ def _baseline_rates(history: list[dict], linked_dir: Path, trailing: int) -> dic
     return {s: sum(v) / len(v) for s, v in rates.items() if v}
 
 
-def _write_panel(panel: pd.DataFrame, panel_dir: Path) -> None:
-    # write then rename: a failed write never leaves half a panel behind
-    tmp = panel_dir / "panel.parquet.tmp"
-    panel.to_parquet(tmp, index=False)
-    os.replace(tmp, panel_dir / "panel.parquet")
+def _judge_week(
+    params: Params, policy: Policy, ingest: WeekIngest, grown: pd.DataFrame,
+    areas: pd.DataFrame, history: list[dict], week_dir: Path,
+) -> tuple[dict, list[str]]:  # fmt: skip
+    """Return the week's log entry (score, window, drift, breaches) and the review reasons."""
+    paths, mon = params.paths, policy.monitoring
+    snapshot_file = paths.resolve("snapshot") / "snapshot.parquet"
+    score = None
+    if snapshot_file.is_file():
+        published = pd.read_parquet(snapshot_file)
+        score = _score(published, grown, areas, week=ingest.week,
+                       groupings=list(policy.fairness.groupings))  # fmt: skip
+    scored = [e["score"] for e in history if e.get("score")] + ([score] if score else [])
+    window, breaches = judge_window(scored[-mon.window_weeks :], policy)
+    rates = {s: r.get("match_rate") for s, r in ingest.report.items()}
+    baseline = _baseline_rates(history, paths.resolve("linked"), mon.drift.trailing_weeks)
+    counts = {s: int(r.get("records_in", 0)) for s, r in ingest.report.items()}
+    drifted: dict[str, set[pd.Timestamp]] = {}
+    for past in history:
+        for d in past.get("drift", []):
+            if "count" in d.get("breaches", []):
+                drifted.setdefault(d["source"], set()).add(pd.Timestamp(past["week"]))
+    drift = source_drift(grown, ingest.week, match_rates=rates, records_in=counts,
+                         baseline_rates=baseline, drifted=drifted,
+                         policy=mon.drift)  # fmt: skip
+    breaches += [f"drift.{d['source']}.{b}" for d in drift for b in d["breaches"]]
+    entry = {
+        "week": f"{ingest.week:%Y-%m-%d}", "delivery": str(week_dir),
+        "records": int(len(ingest.records)), "quarantined": int(len(ingest.quarantine)),
+        "outside_week": ingest.outside_week, "month_grain": ingest.month_grain, "score": score,
+        "window": window, "drift": drift, "breaches": sorted(breaches),
+        "policy_sha256": policy.sha256,
+    }  # fmt: skip
+    return entry, review_reasons([*history, entry], mon.breach_weeks)
+
+
+def _week_files(
+    params: Params, policy: Policy, grown: pd.DataFrame, snapshot: Snapshot | None,
+    history: list[dict], entry: dict,
+) -> dict[Path, bytes]:  # fmt: skip
+    """Return the bytes the cycle writes, by path, in commit order (the log last)."""
+    from serving.snapshot import snapshot_files
+
+    files: dict[Path, bytes] = {}
+    if snapshot is not None:
+        files.update(snapshot_files(snapshot, params.paths.resolve("snapshot"))[1])
+    buffer = io.BytesIO()
+    grown.to_parquet(buffer, index=False)
+    files[params.paths.resolve("panel") / "panel.parquet"] = buffer.getvalue()
+    out_dir = params.paths.root / MONITORING_DIR
+    log_path = out_dir / LOG_FILE
+    html = render_report([*history, clean_json(entry)], policy, log_path=log_path)
+    files[out_dir / REPORT_FILE] = html.encode("utf-8")
+    logged = log_path.read_bytes() if log_path.is_file() else b""
+    files[log_path] = logged + log_line(entry).encode("utf-8")
+    return files
 
 
 def run_weekly(
     params: Params, policy: Policy, week_dir: Path, *, week: pd.Timestamp | None = None
 ) -> WeeklyResult:
     """Run the weekly cycle on one delivery folder (see the module docstring).
+
+    Everything is computed before anything is written; the panel, snapshot,
+    report and log are then staged beside their targets and renamed into
+    place together. A failure before the renames leaves every file as it
+    was, so the same week can simply be run again.
 
     Raises
     ------
@@ -224,45 +307,19 @@ def run_weekly(
                        reference_dir=paths.resolve("raw") / "reference")  # fmt: skip
     grown = append_week(panel, ingest.records, areas, week=ingest.week)
     out_dir = paths.root / MONITORING_DIR
-    log_path = out_dir / LOG_FILE
-    history = read_log(log_path)
-    snapshot_file = paths.resolve("snapshot") / "snapshot.parquet"
-    groupings = list(policy.fairness.groupings)
-    score = None
-    if snapshot_file.is_file():
-        published = pd.read_parquet(snapshot_file)
-        score = _score(published, grown, areas, week=ingest.week, groupings=groupings)
-    mon = policy.monitoring
-    scored = [e["score"] for e in history if e.get("score")] + ([score] if score else [])
-    window, breaches = judge_window(scored[-mon.window_weeks :], policy)
-    rates = {s: r.get("match_rate") for s, r in ingest.report.items()}
-    baseline = _baseline_rates(history, paths.resolve("linked"), mon.drift.trailing_weeks)
-    counts = {s: int(r.get("records_in", 0)) for s, r in ingest.report.items()}
-    drifted: dict[str, set[pd.Timestamp]] = {}
-    for past in history:
-        for d in past.get("drift", []):
-            if "count" in d.get("breaches", []):
-                drifted.setdefault(d["source"], set()).add(pd.Timestamp(past["week"]))
-    drift = source_drift(grown, ingest.week, match_rates=rates, records_in=counts,
-                         baseline_rates=baseline, drifted=drifted,
-                         policy=mon.drift)  # fmt: skip
-    breaches += [f"drift.{d['source']}.{b}" for d in drift for b in d["breaches"]]
-    week_label = f"{ingest.week:%Y-%m-%d}"
-    entry = {
-        "week": week_label, "delivery": str(week_dir), "records": int(len(ingest.records)),
-        "quarantined": int(len(ingest.quarantine)), "outside_week": ingest.outside_week,
-        "month_grain": ingest.month_grain, "score": score, "window": window,
-        "drift": drift, "breaches": sorted(breaches), "policy_sha256": policy.sha256,
-    }  # fmt: skip
-    reasons = review_reasons([*history, entry], mon.breach_weeks)
-    _write_panel(grown, panel_dir)
-    refresh = refresh_snapshot(params, policy, grown, areas, adjacency)
+    history = read_log(out_dir / LOG_FILE)
+    entry, reasons = _judge_week(params, policy, ingest, grown, areas, history, week_dir)
+    refresh, snapshot = build_refresh(params, policy, grown, areas, adjacency)
     entry.update(refresh.log_fields())
-    review_path = flag_for_review(params, reasons, week=week_label) if reasons else None
     entry.update(review_required=bool(reasons), review_reasons=reasons,
                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
-    append_log(log_path, entry)
-    report = write_report([*history, clean_json(entry)], policy,
-                          out_dir, log_path=log_path)  # fmt: skip
-    return WeeklyResult(entry=entry, log_path=log_path, report_path=report,
-                        review_path=review_path, snapshot=refresh)  # fmt: skip
+    staged = stage_files(_week_files(params, policy, grown, snapshot, history, entry))
+    try:
+        # the flag and the registry tag are rewritten alike when the week is run again
+        review_path = flag_for_review(params, reasons, week=entry["week"]) if reasons else None
+        commit_files(staged)
+    finally:
+        discard_files(staged)  # what was not renamed
+    return WeeklyResult(entry=entry, log_path=out_dir / LOG_FILE,
+                        report_path=out_dir / REPORT_FILE, review_path=review_path,
+                        snapshot=refresh)  # fmt: skip

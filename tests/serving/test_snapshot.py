@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,19 @@ def test_write_then_read_round_trips_and_detects_tampering(city, snapshot, tmp_p
     tampered.to_parquet(tmp_path / "snapshot.parquet", index=False)
     with pytest.raises(SchemaError, match="does not match"):
         read_snapshot(tmp_path)
+
+
+def test_a_failed_write_leaves_the_published_snapshot_whole(city, snapshot, tmp_path):
+    write_snapshot(snapshot, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["snapshot.parquet", "snapshot_meta.json"]  # no temporaries
+    # another version's forecasts whose metadata cannot be written (JSON cannot encode it)
+    other = city.snapshots[1]
+    broken = replace(other, meta=replace(other.meta, model_version=object()))
+    with pytest.raises(TypeError):
+        write_snapshot(broken, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    pd.testing.assert_frame_equal(read_snapshot(tmp_path).frame, snapshot.frame)
 
 
 def test_missing_feature_column_names_it(city):

@@ -175,3 +175,83 @@ def test_refresh_reads_its_own_registry_whatever_mlflow_points_at(history, tmp_p
     expected, got = _expected_mu(params, history, history["a"]), _snapshot_mu(params)
     assert got.index.equals(expected.index)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
+def _written(params: Params) -> dict[str, bytes | None]:
+    """The bytes of every file the weekly cycle writes (None when absent)."""
+    snapshot, monitoring = params.paths.resolve("snapshot"), params.paths.root / MONITORING_DIR
+    paths = [params.paths.resolve("panel") / "panel.parquet", snapshot / SNAPSHOT_FILE,
+             snapshot / META_FILE, monitoring / "monitoring.jsonl",
+             monitoring / "monitoring_report.html"]  # fmt: skip
+    return {str(p): p.read_bytes() if p.is_file() else None for p in paths}
+
+
+def _published(history: dict, tmp_path: Path, name: str) -> Params:
+    """A project with model A in production and its first snapshot published."""
+    params = load_params(None, root=tmp_path / name)
+    shutil.copytree(history["root"], params.paths.root)
+    linked = history["linked"]
+    publish_version(params, load_policy(), history["a"], _latest(history["features"]))
+    refresh_snapshot(params, load_policy(), history["panel"], linked.areas, linked.adjacency)
+    return params
+
+
+def test_a_failed_snapshot_refresh_changes_no_file_and_the_week_can_be_rerun(
+    history, tmp_path, monkeypatch
+):
+    import training.weekly_cycle as weekly_cycle
+
+    params, twin = _published(history, tmp_path, "a"), _published(history, tmp_path, "b")
+    policy, folder = load_policy(), history["weeks"][0][1]
+    before = _written(params)
+    assert before[str(params.paths.resolve("panel") / "panel.parquet")] is not None
+
+    def unreadable_model(_params):
+        raise OSError("model.lgb: input/output error")
+
+    monkeypatch.setattr(weekly_cycle, "production_forecaster", unreadable_model)
+    with pytest.raises(OSError, match="input/output error"):
+        run_weekly(params, policy, folder)
+    assert _written(params) == before
+    assert not list(params.paths.root.rglob("*.tmp"))
+    monkeypatch.undo()
+    rerun, straight = run_weekly(params, policy, folder), run_weekly(twin, policy, folder)
+    assert rerun.snapshot.refreshed and straight.snapshot.refreshed
+    panels = [read_panel(p.paths.resolve("panel")) for p in (params, twin)]
+    pd.testing.assert_frame_equal(panels[0], panels[1])
+    logs = [[{k: v for k, v in e.items() if k != "seconds"} for e in read_log(r.log_path)]
+            for r in (rerun, straight)]  # fmt: skip
+    assert len(logs[0]) == 1 and logs[0] == logs[1]
+
+
+def test_a_full_disk_while_writing_leaves_every_file_as_it_was(history, tmp_path, monkeypatch):
+    import errno
+
+    import training.atomic as atomic
+
+    params, policy = _published(history, tmp_path, "a"), load_policy()
+    before = _written(params)
+    stage = atomic._stage
+
+    def full_disk(path: Path, data: bytes) -> Path:
+        if path.name == "monitoring.jsonl":  # the last file staged: the others are on disk
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return stage(path, data)
+
+    monkeypatch.setattr(atomic, "_stage", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        run_weekly(params, policy, history["weeks"][0][1])
+    assert _written(params) == before
+    assert not list(params.paths.root.rglob("*.tmp"))
+
+
+def test_snapshot_command_on_a_root_without_a_policy_uses_the_packaged_one(history, tmp_path):
+    params, policy = _project(history, tmp_path), load_policy()
+    assert not params.paths.resolve("policy").exists()
+    features_dir = params.paths.resolve("features")
+    features_dir.mkdir(parents=True)
+    history["features"].to_parquet(features_dir / "features.parquet", index=False)
+    publish_version(params, policy, history["a"], _latest(history["features"]))
+    result = CliRunner().invoke(app, ["snapshot", "--root", str(params.paths.root)])
+    assert result.exit_code == 0, result.output
+    assert _meta(params)["hotspot_coverage"] == policy.serving.hotspot_coverage
