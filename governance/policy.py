@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from training.config import Paths
 from training.errors import ConfigError
 
 __all__ = [
@@ -25,10 +26,17 @@ __all__ = [
     "MonitoringPolicy",
     "DriftPolicy",
     "load_policy",
+    "project_policy_path",
     "DEFAULT_POLICY_PATH",
+    "MSG_NO_POLICY",
 ]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.yaml")
+MSG_NO_POLICY = (
+    "{path}: policy file not found. paths.policy in params.yaml names it, so the packaged "
+    "policy does not stand in for it: copy {default} there, or remove paths.policy to be "
+    "governed by the packaged policy"
+)
 
 
 class _Strict(BaseModel):
@@ -209,3 +217,24 @@ def load_policy(path: str | Path = DEFAULT_POLICY_PATH) -> Policy:
         )
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"{path}: invalid policy: {exc}") from exc
+
+
+def project_policy_path(paths: Paths) -> Path:
+    """Return the policy file that governs a project root.
+
+    The root's own ``paths.policy`` (``governance/policy.yaml``) when it exists;
+    a root without one is governed by the packaged policy
+    (:data:`DEFAULT_POLICY_PATH`). A ``paths.policy`` changed in params.yaml
+    must exist: a missing file there is a mistake, not a request for the default.
+
+    Raises
+    ------
+    ConfigError
+        When a ``paths.policy`` other than the default names no file.
+    """
+    path = paths.resolve("policy")
+    if path.is_file():
+        return path
+    if paths.policy != Paths().policy:
+        raise ConfigError(MSG_NO_POLICY.format(path=path, default=DEFAULT_POLICY_PATH))
+    return DEFAULT_POLICY_PATH

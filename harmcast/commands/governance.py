@@ -41,14 +41,12 @@ review_app = typer.Typer(help="Board review of registered versions.", no_args_is
 
 def _context(root: Path, params_file: Path | None, audit_log: Path | None):
     from governance.auditlog import default_log_path
-    from governance.policy import DEFAULT_POLICY_PATH, load_policy
+    from governance.policy import load_policy, project_policy_path
     from training.config import tracking_uri
 
     params = get_params(params_file, root)
-    # A data root without its own policy file is governed by the packaged policy.
-    policy_path = params.paths.root / params.paths.policy
     with fail_clearly():
-        policy = load_policy(policy_path if policy_path.is_file() else DEFAULT_POLICY_PATH)
+        policy = load_policy(project_policy_path(params.paths))
     log = audit_log or default_log_path(params.paths.root)
     return params, policy, tracking_uri(params), log
 
@@ -278,13 +276,12 @@ def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
     candidate's MLflow run, tags it harmcast.gate, and exits 1 when the gate fails.
     """
     from governance.gate import audit_candidate
-    from governance.policy import DEFAULT_POLICY_PATH, load_policy
+    from governance.policy import load_policy, project_policy_path
     from training.errors import GateFailed
 
     params = get_params(params_file, root)
-    policy_path = params.paths.root / params.paths.policy
     with fail_clearly():
-        policy = load_policy(policy_path if policy_path.is_file() else DEFAULT_POLICY_PATH)
+        policy = load_policy(project_policy_path(params.paths))
         report = audit_candidate(params, policy)
     table = Table("check", "verdict", "value", "bounds", "interval", title="governance gate")
     for c in sorted(report.checks, key=lambda c: (c.passed, not c.gated, c.name)):

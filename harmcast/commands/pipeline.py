@@ -87,11 +87,19 @@ def run(
         ),
     ] = True,
 ) -> None:
-    """Run the main job end to end on the embedded default (synthetic city)."""
-    from governance.policy import load_policy
+    """Run the main job end to end on the embedded default (synthetic city).
+
+    A root without its own ``governance/policy.yaml`` is governed by the
+    packaged policy, as each step is; the policy is read before the first step.
+    """
+    from governance.policy import DEFAULT_POLICY_PATH, load_policy, project_policy_path
     from harmcast.cli import app
 
     params = get_params(params_file, root)
+    with fail_clearly():
+        policy = load_policy(project_policy_path(params.paths))
+    packaged = Path(policy.path) == DEFAULT_POLICY_PATH
+    console.print(f"policy: {policy.path}" + (" (packaged: the root has none)" if packaged else ""))
     common = ["--root", str(root)] + (["--params", str(params_file)] if params_file else [])
     steps = (["synth"] if synth else []) + [
         "ingest",
@@ -107,8 +115,6 @@ def run(
             _invoke(app, [step, *common])
 
     version = _pending_version(params)
-    with fail_clearly():
-        policy = load_policy(params.paths.resolve("policy"))
     for reviewer in policy.board.demo_reviewers:
         _invoke(
             app,

@@ -25,7 +25,7 @@ def _read_frame(path: Path):
 
 def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Forecast every area for the next weeks with the production model (data/09_snapshot)."""
-    from governance.policy import load_policy
+    from governance.policy import load_policy, project_policy_path
     from serving.snapshot import build_snapshot, write_snapshot
     from serving.store import load_forecaster, resolve_approved
     from training.config import tracking_uri
@@ -41,7 +41,7 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
             _read_frame(paths.resolve("features") / "features.parquet"),
             forecaster,
             _read_frame(paths.resolve("panel") / "areas.parquet"),
-            policy_coverage=load_policy(paths.resolve("policy")).serving.hotspot_coverage,
+            policy_coverage=load_policy(project_policy_path(paths)).serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
         )

@@ -46,14 +46,13 @@ def weekly(
     """
     import pandas as pd
 
-    from governance.policy import DEFAULT_POLICY_PATH, load_policy
+    from governance.policy import load_policy, project_policy_path
     from training.errors import ConfigError
     from training.weekly_cycle import run_weekly
 
     params = get_params(params_file, root)
     with fail_clearly():
-        default = params.paths.root / params.paths.policy
-        policy = load_policy(policy_file or (default if default.is_file() else DEFAULT_POLICY_PATH))
+        policy = load_policy(policy_file or project_policy_path(params.paths))
         try:
             when = pd.Timestamp(week) if week is not None else None
         except ValueError as exc:
