@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from training.errors import ConfigError
 
@@ -31,7 +31,18 @@ __all__ = [
     "load_params",
     "tracking_uri",
     "artifact_location",
+    "MIN_WORKER_MEMORY",
+    "MSG_MEMORY_TOO_LOW",
+    "MSG_MEMORY_NOT_A_SIZE",
 ]
+
+#: The smallest ``dask.memory_limit`` per worker (bytes): 1 GiB.
+MIN_WORKER_MEMORY = 2**30
+MSG_MEMORY_TOO_LOW = (
+    "dask.memory_limit {value!r} is below the minimum of 1GiB per worker "
+    "(a worker with less restarts in a loop): use 'auto' or at least '1GiB'"
+)
+MSG_MEMORY_NOT_A_SIZE = "dask.memory_limit {value!r}: expected 'auto' or a size such as '4GiB'"
 
 
 class _Strict(BaseModel):
@@ -178,9 +189,17 @@ class DaskParams(_Strict):
     scheduler_address: str | None = Field(
         None, description="A running scheduler (tcp://host:8786); None starts a LocalCluster."
     )
-    n_workers: int = Field(2, ge=1, description="Workers of the LocalCluster.")
+    n_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Workers of the LocalCluster; None: as many as fit this machine, "
+        "n_workers x threads_per_worker <= os.cpu_count() (at least one worker).",
+    )
     threads_per_worker: int = Field(
-        2, ge=2, description="Threads per LocalCluster worker (lightgbm.dask needs two or more)."
+        2,
+        ge=2,
+        description="Threads per LocalCluster worker (lightgbm.dask needs two or more; "
+        "a one-core machine still gets one worker of two).",
     )
     processes: bool = Field(True, description="LocalCluster workers as processes (not threads).")
     partition_areas: int = Field(
@@ -189,13 +208,33 @@ class DaskParams(_Strict):
     partition_rows: int = Field(
         500_000, ge=1, description="Raw records per partition while linking."
     )
-    memory_limit: str = Field("auto", description="Memory limit per LocalCluster worker.")
+    memory_limit: str = Field(
+        "auto",
+        description="Memory limit per LocalCluster worker: 'auto' (the machine's memory "
+        "shared by the workers) or a size of at least 1GiB, such as '4GiB'.",
+    )
     dashboard_address: str = Field(
         ":0", description="LocalCluster HTTP address (':0': a free port; ':8787' is the usual)."
     )
     connect_timeout_s: float = Field(
         10.0, gt=0, description="Seconds to wait for the scheduler at scheduler_address."
     )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_floor(cls, value: str) -> str:
+        # a worker below the floor is killed and restarted by its nanny, over and over
+        if value == "auto":
+            return value
+        from dask.utils import parse_bytes
+
+        try:
+            size = parse_bytes(value)
+        except ValueError as exc:
+            raise ValueError(MSG_MEMORY_NOT_A_SIZE.format(value=value)) from exc
+        if size < MIN_WORKER_MEMORY:
+            raise ValueError(MSG_MEMORY_TOO_LOW.format(value=value))
+        return value
 
 
 class Paths(_Strict):

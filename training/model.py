@@ -33,6 +33,7 @@ __all__ = [
     "fit_forecaster",
     "nb_summary",
     "lgb_params",
+    "horizon_splits",
     "MODEL_FILE",
     "META_FILE",
 ]
@@ -158,6 +159,16 @@ def _forced_chain(index: int, thresholds: list[float]) -> dict:
     return node
 
 
+def horizon_splits(columns: list[str], horizons: np.ndarray) -> str:
+    """Return the forced-splits JSON that splits on ``horizon`` first, one leaf per horizon.
+
+    ``horizons`` are the sorted distinct horizons of the training rows; the
+    thresholds lie halfway between neighbours.
+    """
+    thresholds = [float(a + b) / 2 for a, b in zip(horizons[:-1], horizons[1:], strict=True)]
+    return json.dumps(_forced_chain(columns.index("horizon"), thresholds))
+
+
 def _split_by_horizon(
     settings: dict, columns: list[str], horizons: np.ndarray, folder: Path
 ) -> dict:
@@ -170,9 +181,8 @@ def _split_by_horizon(
     horizon; column sampling moves to the node level because forced splits
     need the ``horizon`` column in every tree.
     """
-    thresholds = [float(a + b) / 2 for a, b in zip(horizons[:-1], horizons[1:], strict=True)]
     path = folder / "forced_splits.json"
-    path.write_text(json.dumps(_forced_chain(columns.index("horizon"), thresholds)))
+    path.write_text(horizon_splits(columns, horizons))
     return {
         **settings,
         "forcedsplits_filename": str(path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -10,12 +11,23 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import get_task_stream
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from training.config import DaskParams
-from training.model import Forecaster
-from training.scale import MSG_NO_SCHEDULER, shared_client
-from training.scale.layers import write_frame
+from training.config import (
+    MSG_MEMORY_NOT_A_SIZE,
+    MSG_MEMORY_TOO_LOW,
+    DaskParams,
+    ModelParams,
+    load_params,
+)
+from training.errors import ConfigError
+from training.features import feature_columns
+from training.model import Forecaster, fit_forecaster
+from training.scale import MSG_NO_SCHEDULER, dask_client, fit_forecaster_dask, shared_client
+from training.scale.cluster import local_workers
+from training.scale.layers import train_on_dask, write_frame
 
 runner = CliRunner()
 MODEL = "model: {num_boost_round: 20, num_threads: 1}\n"
@@ -138,3 +150,76 @@ def test_write_frame_gives_one_file_whatever_the_partitions(tmp_path):
         assert path.is_file() and not path.with_name(path.name + ".tmp").exists()
         pd.testing.assert_frame_equal(pd.read_parquet(path), expected.reset_index(drop=True),
                                       check_dtype=False)  # fmt: skip
+
+
+def _roots_split_on_horizon(forecaster: Forecaster) -> bool:
+    """Whether every tree of the booster splits on ``horizon`` first."""
+    index = list(forecaster.feature_names).index("horizon")
+    trees = forecaster.booster.dump_model()["tree_info"]
+    return all(t["tree_structure"].get("split_feature") == index for t in trees)
+
+
+def test_dask_training_splits_on_horizon_first_as_pandas_does(roots):
+    features = pd.read_parquet(roots["pandas"] / "data/04_features/features.parquet")
+    columns = feature_columns(features)
+    # no bagging: each worker would draw its own bag
+    model = ModelParams(num_boost_round=15, bagging_fraction=1.0, bagging_freq=0,
+                        num_threads=1, split_by_horizon=True)  # fmt: skip
+    local = fit_forecaster(features, columns, model)
+    assert _roots_split_on_horizon(local)
+    # two workers: LightGBM refuses forced splits data-parallel, so one of them fits
+    params = DaskParams(n_workers=2, threads_per_worker=2, processes=False)
+    with dask_client(params) as client:
+        spread = fit_forecaster_dask(dd.from_pandas(features, npartitions=4), columns, model,
+                                     client=client)  # fmt: skip
+    assert spread.booster.num_trees() == 15 and _roots_split_on_horizon(spread)
+    mu_local, mu_dask = local.predict_mu(features), spread.predict_mu(features)
+    np.testing.assert_allclose(mu_dask, mu_local, rtol=1e-4)
+    unsplit = model.model_copy(update={"split_by_horizon": False})
+    with dask_client(params) as client:
+        shared = fit_forecaster_dask(dd.from_pandas(features, npartitions=4), columns, unsplit,
+                                     client=client)  # fmt: skip
+    assert not _roots_split_on_horizon(shared)
+
+
+def test_capped_training_samples_as_read_and_shuffles_nothing(roots):
+    params = load_params(roots["dask"] / "params.yaml", root=roots["dask"])
+    model = params.model.model_copy(update={"max_train_rows": 2000, "num_boost_round": 5})
+    params = params.model_copy(update={"model": model})
+    with shared_client(params.dask) as client, get_task_stream(client) as stream:
+        step = train_on_dask(params)
+    keys = {str(task["key"]) for task in stream.data}
+    assert keys and not [k for k in keys if "shuffle" in k], sorted(keys)
+    assert step.forecaster.booster.num_trees() == 5 and _roots_split_on_horizon(step.forecaster)
+
+
+def test_default_local_cluster_fits_the_machine():
+    cores = os.cpu_count() or 1
+    for params in (DaskParams(), load_params(Path(__file__).parents[2] / "params.yaml").dask):
+        workers = local_workers(params)
+        assert workers >= 1
+        assert workers * params.threads_per_worker <= max(cores, params.threads_per_worker)
+    with dask_client(DaskParams(processes=False)) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        assert sum(int(w["nthreads"]) for w in workers) <= max(cores, 2)
+
+
+@pytest.mark.parametrize("limit", ["512MiB", "1000MB", "0"])
+def test_worker_memory_below_one_gib_is_refused_naming_the_field(limit, tmp_path):
+    with pytest.raises(ValidationError) as caught:
+        DaskParams(memory_limit=limit)
+    assert MSG_MEMORY_TOO_LOW.format(value=limit) in str(caught.value)
+    (tmp_path / "params.yaml").write_text(f"dask: {{memory_limit: '{limit}'}}\n")
+    with pytest.raises(ConfigError, match="dask.memory_limit"):
+        load_params(tmp_path / "params.yaml")
+    result = _invoke("ingest", "--root", str(tmp_path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "".join(MSG_MEMORY_TOO_LOW.format(value=limit).split()) in "".join(result.output.split())
+
+
+def test_worker_memory_auto_or_at_least_one_gib_is_accepted():
+    for limit in ("auto", "1GiB", "4GB", "16 GiB"):
+        assert DaskParams(memory_limit=limit).memory_limit == limit
+    with pytest.raises(ValidationError) as caught:
+        DaskParams(memory_limit="plenty")
+    assert MSG_MEMORY_NOT_A_SIZE.format(value="plenty") in str(caught.value)

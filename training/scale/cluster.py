@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,7 +17,14 @@ from training.errors import ConfigError
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["MSG_NO_SCHEDULER", "dask_client", "describe_client", "frame_config", "shared_client"]
+__all__ = [
+    "MSG_NO_SCHEDULER",
+    "dask_client",
+    "describe_client",
+    "frame_config",
+    "local_workers",
+    "shared_client",
+]
 
 MSG_NO_SCHEDULER = "dask.scheduler_address {address!r}: no scheduler answered ({error})"
 # The client of the innermost ``shared_client`` block, so that the steps of one
@@ -36,6 +44,17 @@ def frame_config() -> Iterator[None]:
         yield
 
 
+def local_workers(params: DaskParams) -> int:
+    """Return the LocalCluster's worker count: ``n_workers``, else as many as fit the cores.
+
+    With ``n_workers`` None, workers x ``threads_per_worker`` stays within
+    ``os.cpu_count()``: more threads than cores only make them wait for each other.
+    """
+    if params.n_workers is not None:
+        return params.n_workers
+    return max(1, (os.cpu_count() or 1) // params.threads_per_worker)
+
+
 @contextmanager
 def dask_client(params: DaskParams) -> Iterator[Client]:
     """Yield a connected ``distributed.Client``; close it (and its cluster) on exit.
@@ -43,7 +62,7 @@ def dask_client(params: DaskParams) -> Iterator[Client]:
     Parameters
     ----------
     params : ``scheduler_address`` connects to a running cluster; without it a
-        ``LocalCluster`` of ``n_workers`` x ``threads_per_worker`` starts here.
+        ``LocalCluster`` of :func:`local_workers` x ``threads_per_worker`` starts here.
 
     Raises
     ------
@@ -67,7 +86,7 @@ def dask_client(params: DaskParams) -> Iterator[Client]:
     # the in-process scheduler logs each shuffle's start and end as warnings: routine
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     cluster = LocalCluster(
-        n_workers=params.n_workers,
+        n_workers=local_workers(params),
         threads_per_worker=params.threads_per_worker,
         processes=params.processes,
         memory_limit=params.memory_limit,

@@ -26,7 +26,7 @@ from training.model import Forecaster
 from training.scale.cluster import describe_client, frame_config, shared_client
 from training.scale.dask_features import build_features_dask
 from training.scale.dask_link import DaskLinkResult, link_sources_dask
-from training.scale.dask_panel import area_blocks, build_panel_dask, partition_by_area
+from training.scale.dask_panel import build_panel_dask
 from training.scale.dask_train import fit_forecaster_dask
 
 __all__ = [
@@ -199,13 +199,13 @@ def features_on_dask(params: Params) -> DaskStep:
 def train_on_dask(params: Params) -> DaskStep:
     """Fit the forecaster on ``data/04_features`` with ``lightgbm.dask``.
 
-    The caller saves and logs it as the pandas ``harmcast train`` does; the
-    features are spread over the workers in blocks of ``partition_areas`` areas.
+    The caller saves and logs it as the pandas ``harmcast train`` does. The
+    features stay in the partitions they are read in: the training sample
+    (``max_train_rows``) is drawn there, and only the sample is spread over
+    the workers.
     """
-    areas = pd.read_parquet(params.paths.resolve("panel") / "areas.parquet")
     with shared_client(params.dask) as client, frame_config():
         features = read_frame(params.paths.resolve("features") / "features.parquet")
-        features = partition_by_area(features, area_blocks(areas, params.dask)).persist()
         columns = feature_columns(features._meta)
         forecaster = fit_forecaster_dask(features, columns, params.model, client=client)
         origin = features["origin_week"].max().compute()
