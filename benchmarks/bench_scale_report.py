@@ -151,7 +151,8 @@ def markdown(report: dict) -> str:
         "panel and features and 1 each for train; the memory limit per worker is in the notes.",
         f"Training: {s['rounds']} boosting rounds on {cap} of the observed feature rows, one "
         "LightGBM thread per fit on both engines (pandas: one booster, 1 thread; Dask: "
-        "`lightgbm.dask` over the workers, 1 thread each).",
+        "`lightgbm.dask`, on one worker when the trees are forced to split on horizon "
+        "first, as by default, else over the workers, 1 thread each).",
         "",
         "Each step runs in its own process as its command runs it: it reads the previous "
         "layer from disk, computes, and writes its layer (train: fits and saves the model, "
