@@ -134,6 +134,11 @@ def _fuzzy_by_site(
     return found
 
 
+def _text_column(text: pd.Series) -> np.ndarray:
+    # a missing text is an empty one (``no_location``)
+    return text.fillna("").astype(str).to_numpy(dtype=object)
+
+
 def _site_column(site: pd.Series | None, text: pd.Series) -> np.ndarray:
     if site is None:
         return np.full(len(text), "", dtype=object)
@@ -182,7 +187,7 @@ def location_table(
     the answer :func:`match_locations` would (catchments need all of a
     site's records), so one table can serve many partitions.
     """
-    raw = pd.DataFrame({"site": _site_column(site, text), "text": text.astype(str).to_numpy()})
+    raw = pd.DataFrame({"site": _site_column(site, text), "text": _text_column(text)})
     raw = raw.drop_duplicates(ignore_index=True)
     raw["norm"] = normalise_location(raw["text"]).to_numpy()
     keys = (
@@ -205,7 +210,7 @@ def lookup_locations(
     KeyError
         When a ``(site, text)`` is not in ``table`` (it was built from other records).
     """
-    wanted = pd.MultiIndex.from_arrays([_site_column(site, text), text.astype(str).to_numpy()])
+    wanted = pd.MultiIndex.from_arrays([_site_column(site, text), _text_column(text)])
     missing = ~wanted.isin(table.index)
     if missing.any():
         raise KeyError(

@@ -180,6 +180,12 @@ def test_fuzzy_match_outside_the_catchment_is_still_found_city_wide():
     assert found["method"].tolist() == ["gazetteer_exact", "gazetteer_fuzzy", "gazetteer_fuzzy"]
 
 
+def test_missing_text_or_site_is_no_location_or_city_wide():
+    found = _match(["Mill Lane", None, "Harbur Way"], ["S1", "S1", None])
+    assert found["reason"].tolist() == ["", "no_location", ""]
+    assert found["area_code"].tolist() == ["A", "", "C"]
+
+
 def test_exact_match_stays_city_wide_even_with_a_site():
     found = _match(["Mill Lane", "Station Road"], ["S1", "S1"])
     assert found["reason"].tolist() == ["", "ambiguous_location"]
