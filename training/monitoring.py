@@ -38,7 +38,6 @@ __all__ = [
     "judge_window",
     "review_reasons",
     "read_log",
-    "append_log",
     "log_line",
     "clean_json",
     "MSG_BAD_LOG",
@@ -261,11 +260,3 @@ def read_log(path: Path) -> list[dict]:
 def log_line(entry: dict) -> str:
     """Return one entry as the log's JSON line (strict JSON, sorted keys, newline)."""
     return json.dumps(clean_json(entry), sort_keys=True) + "\n"
-
-
-def append_log(path: Path, entry: dict) -> None:
-    """Append one entry as a JSON line (the log is never rewritten)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(log_line(entry))

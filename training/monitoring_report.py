@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from governance.policy import Policy  # noqa: E402
 from training.disclosure import suppress_small  # noqa: E402
 
-__all__ = ["TEMPLATE", "REPORT_FILE", "monitoring_figures", "render_report", "write_report"]
+__all__ = ["TEMPLATE", "REPORT_FILE", "monitoring_figures", "render_report"]
 
 TEMPLATE = Path(__file__).with_name("templates") / "monitoring_report.html.j2"
 REPORT_FILE = "monitoring_report.html"
@@ -140,11 +140,3 @@ def render_report(entries: list[dict], policy: Policy, *, log_path: Path) -> str
         log_path=log_path,
         generated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
-
-
-def write_report(entries: list[dict], policy: Policy, out_dir: Path, *, log_path: Path) -> Path:
-    """Write ``monitoring_report.html`` into ``out_dir``; return its path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / REPORT_FILE
-    path.write_text(render_report(entries, policy, log_path=log_path), encoding="utf-8")
-    return path
