@@ -1,10 +1,13 @@
+import dataclasses
 import json
 
 import pytest
 
-from governance.explain import FoldModel
+from governance.explain import FoldModel, shap_audit
+from governance.fairness import fairness_audit
 from governance.gate import GateInputs, read_gate_report, run_gate, write_gate_report
 from tests.governance import gate_fixtures as gf
+from training.errors import SchemaError
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +77,31 @@ def test_fair_candidate_passes_and_report_round_trips(tmp_path):
     payload = json.loads((tmp_path / "gate_report.json").read_text())
     assert payload["shap"]["top_features"][0]["feature"].startswith("violence_")
     assert {"ratios", "groups", "references"} <= set(payload["fairness"])
+
+
+def test_side_by_side_audits_report_what_each_finds_alone(tmp_path):
+    inputs, policy = _inputs(inflate={"B": 1.6}), _policy()
+    report = run_gate(inputs, policy, tracking_uri=None, model_name="m", out_dir=tmp_path)
+    fair = fairness_audit(inputs.predictions, inputs.areas, policy.fairness)
+    expl = shap_audit(
+        inputs.booster, inputs.feature_names, inputs.features, policy.shap, folds=inputs.folds
+    )
+    alone = [*fair.checks, *expl.checks]
+    assert [c for c in report.checks if c.category != "champion"] == alone
+    assert report.shap["stability"] == expl.stability
+
+
+def test_an_audit_that_fails_stops_the_gate_with_its_error(tmp_path):
+    inputs = _inputs()
+    broken = inputs.predictions.drop(columns="y_ae")
+    with pytest.raises(SchemaError, match="y_ae|columns"):
+        run_gate(
+            dataclasses.replace(inputs, predictions=broken),
+            _policy(),
+            tracking_uri=None,
+            model_name="m",
+            out_dir=tmp_path,
+        )
 
 
 def test_unfair_candidate_fails_the_gate(tmp_path):
