@@ -138,10 +138,21 @@ class VersionEvidence:
         return str((self.gate_report.get("subject") or {}).get("policy_sha256", ""))
 
 
+def _logged_model_id(mv: Any) -> str | None:
+    # MLflow 3 addresses a logged model as models:/m-<id>; the registry's model_id
+    # field is not always filled in (sqlite store), the source always is.
+    rest = str(mv.source).removeprefix("models:/")
+    if rest != mv.source and rest.startswith("m-") and "/" not in rest:
+        return rest
+    return getattr(mv, "model_id", None) or None
+
+
 def _artefact_dir(client: MlflowClient, mv: Any, tracking_uri: str, tmp: Path) -> Path:
+    # Resolved through this client, never the process-wide tracking URI.
     location = mv.source
-    if getattr(mv, "model_id", None):
-        location = client.get_logged_model(mv.model_id).artifact_location
+    model_id = _logged_model_id(mv)
+    if model_id:
+        location = client.get_logged_model(model_id).artifact_location
     parsed = urlparse(location)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))

@@ -71,7 +71,7 @@ def _demo_board(params) -> dict[str, Path]:
     from governance.auditlog import default_log_path
     from governance.board import add_member_key, is_sealed, seal_genesis, start_setup
     from governance.keys import demo_key_path
-    from governance.policy import project_policy_path
+    from governance.policy import load_policy, project_policy_path
     from governance.signing import ed25519_key_record, generate_ed25519, write_private_key
     from training.config import tracking_uri
 
@@ -79,8 +79,6 @@ def _demo_board(params) -> dict[str, Path]:
     with fail_clearly():
         if not is_sealed(root):
             draft = start_setup(root, project_policy_path(params.paths))
-            from governance.policy import load_policy
-
             for member in load_policy(draft).board.roster:
                 key = generate_ed25519()
                 write_private_key(key, demo_key_path(root, member.id))
@@ -92,10 +90,7 @@ def _demo_board(params) -> dict[str, Path]:
             )  # fmt: skip
             console.print(f"demo board sealed: policy {chain.genesis_sha256[:12]}, software "
                           f"keys in {demo_key_path(root, 'x').parent} (demo only)")  # fmt: skip
-    keys = {}
-    for path in sorted(demo_key_path(root, "x").parent.glob("*.key")):
-        keys[path.stem] = path
-    return keys
+    return {p.stem: p for p in sorted(demo_key_path(root, "x").parent.glob("*.key"))}
 
 
 def _pending_version(params) -> int:

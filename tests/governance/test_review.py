@@ -205,8 +205,10 @@ def test_passkey_member_decision_round_trip(tmp_path):
                          model_name=MODEL)  # fmt: skip
     project = Project(root, uri, Governance.for_root(root, tracking_uri=uri), keys, chain)
     version = _pending(project)
-    envelope = prepare_decision(project.gov, model_name=MODEL, version=version,
-                                decision="approve", member="t.hughes", rationale="read it")  # fmt: skip
+    envelope = prepare_decision(
+        project.gov, model_name=MODEL, version=version, decision="approve", member="t.hughes",
+        rationale="read it",
+    )  # fmt: skip
     passkey.sign(envelope)
     out = submit_decision(project.gov, envelope_to_dict(envelope))
     assert out.reviewers == ["t.hughes"]

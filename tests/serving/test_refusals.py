@@ -155,3 +155,28 @@ def test_rollback_changes_what_is_served_after_restart(city, tmp_path):
     assert body["model"]["version"] == "1"
     assert body["forecasts"][0]["expected_count"] == pytest.approx(v1)
     assert v1 != pytest.approx(v2)
+
+
+def test_snapshot_and_bento_import_refuse_a_forged_version(city, tmp_path):
+    """`harmcast snapshot` and `bento import` resolve production through resolve_approved."""
+    from serving.approval import resolve_approved
+    from training.errors import NotApproved
+
+    uri, root = copy_root(city, tmp_path)
+    client = mlflow.MlflowClient(uri, uri)
+    source = client.get_model_version("harmcast-violence", "2")
+    forged = client.create_model_version("harmcast-violence", source.source, run_id=None)
+    for key, value in source.tags.items():
+        client.set_model_version_tag("harmcast-violence", str(forged.version), key, value)
+    client.set_registered_model_alias("harmcast-violence", "production", str(forged.version))
+    with pytest.raises(NotApproved, match="holds no gate report"):
+        resolve_approved(uri, "harmcast-violence", cards_root=root / "model_cards", root=root)
+    client.set_registered_model_alias("harmcast-violence", "production", "2")
+    approved = resolve_approved(
+        uri, "harmcast-violence", cards_root=root / "model_cards", root=root,
+        snapshot_dir=city.root / "snapshot-v2",
+    )  # fmt: skip
+    assert approved.version == 2
+    with pytest.raises(NotApproved, match="was never recorded"):
+        resolve_approved(uri, "harmcast-violence", cards_root=root / "model_cards", root=root,
+                         snapshot_dir=city.root / "snapshot-v1")  # fmt: skip

@@ -20,8 +20,8 @@ from registry_setup import build_layers, publish_version
 from typer.testing import CliRunner
 
 from governance.policy import load_policy
-from harmcast.cli import app
 from governance.servable import MSG_NO_QUORUM
+from harmcast.cli import app
 from serving.approval import MSG_NO_PRODUCTION
 from serving.snapshot import META_FILE, SNAPSHOT_FILE, build_snapshot, write_snapshot
 from training.config import ModelParams, Params, load_params, tracking_uri
