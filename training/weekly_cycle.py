@@ -124,8 +124,10 @@ def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
     from serving.bundle import load_forecaster
 
     uri, paths = tracking_uri(params), params.paths
-    approved = resolve_approved(uri, params.tracking.registered_model,
-                                cards_root=paths.resolve("model_cards"), root=paths.root)  # fmt: skip
+    approved = resolve_approved(
+        uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards"),
+        root=paths.root,
+    )  # fmt: skip
     forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
     return approved, forecaster
 
