@@ -222,6 +222,7 @@ class Decision(_Section):
     decision: str
     rationale: str
     at: str
+    key_fingerprint: str | None = None
 
 
 class AuditEvent(_Section):

@@ -1,0 +1,86 @@
+"""The card's first screen is a plain-language summary for the board."""
+
+import re
+
+import pandas as pd
+import pytest
+from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
+
+from governance.cards.builder import CardInputs
+from governance.cards.render import publish_card
+from governance.cards.wording import check_words, group_features, headline_words
+from governance.registry import register_candidate
+from governance.review import approve
+from training.config import load_params
+
+#: A report key as the backtest writes it (``h1.margin_best.pai_area_10.ci_high``)
+#: or a check name as the gate writes it (``fairness.fpr_top_k.district.North``).
+DOTTED_KEY = re.compile(r"\b(h1|fairness|shap|champion)\.[a-z_0-9]+(\.[A-Za-z_0-9]+)*")
+
+
+@pytest.fixture()
+def published(tmp_path):
+    uri, pol = tracking_uri(tmp_path), policy()
+    run_id, model_uri = log_candidate(uri, seed=0)
+    paths = write_reports(tmp_path, run_id, model_uri, pol.sha256)
+    log = tmp_path / "governance_log" / "audit.jsonl"
+    register_candidate(
+        run_id=run_id, model_uri=model_uri, gate_report=paths["gate"], model_name=MODEL_NAME,
+        policy=pol, data_sha256="d" * 64, code_version="abc", backtest_metrics={},
+        tracking_uri=uri, audit_log=log,
+    )  # fmt: skip
+    for who in ("r.adeyemi", "m.siddiqui"):
+        approve(model_name=MODEL_NAME, version=1, reviewer=who, rationale="read it",
+                policy=pol, tracking_uri=uri, audit_log=log)  # fmt: skip
+    weeks = pd.date_range("2023-01-02", periods=4, freq="7D")
+    (tmp_path / "data" / "04_features").mkdir(parents=True)
+    pd.DataFrame({"target_week": weeks, "y": [1.0, 2.0, 0.0, 3.0]}).to_parquet(
+        tmp_path / "data" / "04_features" / "features.parquet"
+    )
+    inputs = CardInputs.from_params(load_params(root=tmp_path), audit_log=log)
+    res = publish_card(inputs, model_name=MODEL_NAME, version=1, policy=pol, tracking_uri=uri)
+    return res.directory
+
+
+def _first_screen(markdown: str) -> str:
+    return markdown.split("The full record follows.")[0]
+
+
+def test_markdown_opens_with_the_board_summary(published):
+    md = (published / "card.md").read_text()
+    first = _first_screen(md)
+    assert first.index("## Summary for the board") < 100
+    assert "## Model details" not in first
+    assert "What it does." in first and "areas, never people" in first
+    # The gain over the best analysts' method, its interval and which method it is.
+    assert "the mean of the last 52 weeks" in first or "last week's count" in first
+    assert "95% interval" in first
+    # One sentence per audited grouping, by name in words.
+    for words in ("deprivation quintile", "ethnic composition of the area", "district"):
+        assert f"By {words}:" in first
+    assert "Approved on" in first and "Rosa Adeyemi" in first
+    assert not DOTTED_KEY.search(first)
+
+
+def test_no_report_key_anywhere_a_person_reads(published):
+    for name in ("card.md", "card.html"):
+        text = (published / name).read_text()
+        assert not DOTTED_KEY.search(text), DOTTED_KEY.search(text)
+    html = (published / "card.html").read_text()
+    assert html.index("Summary for the board") < html.index("Model details")
+
+
+def test_words_for_keys_and_features_grouped_by_source():
+    assert headline_words("h1.margin_best.pai_area_10.ci_high") == (
+        "share of violence found in the top 10% of areas, against their share of the city: "
+        "gain over the best analysts' method (interval high end), one week ahead"
+    )
+    assert check_words("fairness.fpr_top_k_adjusted.district.North") == (
+        "false alarms against those the forecast expects, district North"
+    )
+    groups = dict(group_features(["police_violence_lag1", "nb_ae_assault_mean4", "imd_decile"]))
+    assert list(groups) == [
+        "Police records",
+        "A&E (emergency department) attendances",
+        "Area characteristics (census, deprivation, licensed premises)",
+    ]
