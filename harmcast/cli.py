@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from harmcast.commands import (
+    board,
     data,
     governance,
     metrics,
@@ -24,7 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (synth, data, modelling, governance, serving, pipeline, scale, weekly, metrics):
+for _module in (
+    synth, data, modelling, governance, board, serving, pipeline, scale, weekly, metrics
+):  # fmt: skip
     _module.register(app)
 
 

@@ -107,8 +107,11 @@ def considerations(
         "forecasts must not be used to direct enforcement alone.",
         f"Fairness: {sum(c.passed for c in gated)} of {len(gated)} judged comparisons between "
         "groups of areas lie inside the policy band"
-        + (f"; {len(flagged)} reported-only comparisons lie outside it (see the fairness "
-           "table)." if flagged else "."),
+        + (
+            f"; {len(flagged)} reported-only comparisons lie outside it (see the fairness table)."
+            if flagged
+            else "."
+        ),
         "Area-level forecasts can stigmatise neighbourhoods; publish them as areas for "
         "support, not as lists of dangerous places.",
     ]

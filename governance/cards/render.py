@@ -30,8 +30,8 @@ from governance.cards.wording import (
 from governance.policy import Policy
 from governance.registry import SYSTEM_ACTOR, TAG_CARD, client_for, record_action
 from governance.transparency import write_transparency
-from training.features import describe_feature
 from training.errors import HarmcastError
+from training.features import describe_feature
 
 __all__ = [
     "CardPublished",
@@ -104,14 +104,18 @@ def card_json_bytes(card: ModelCard) -> bytes:
 
 def render_markdown(card: ModelCard) -> str:
     """Render ``card.md``."""
-    return _env(html=False).get_template("card.md.j2").render(card=card, summary=plain_summary(card))
+    return (
+        _env(html=False).get_template("card.md.j2").render(card=card, summary=plain_summary(card))
+    )
 
 
 def render_html(card: ModelCard, images: dict[str, bytes]) -> str:
     """Render the self-contained ``card.html`` (``images``: plot file -> PNG bytes)."""
     encoded = {name: base64.b64encode(data).decode("ascii") for name, data in images.items()}
-    return _env(html=True).get_template("card.html.j2").render(
-        card=card, images=encoded, summary=plain_summary(card)
+    return (
+        _env(html=True)
+        .get_template("card.html.j2")
+        .render(card=card, images=encoded, summary=plain_summary(card))
     )
 
 

@@ -48,7 +48,9 @@ def _what(card: ModelCard) -> str:
 
 
 def _for_whom(card: ModelCard) -> str:
-    users = " and ".join(card.intended_use.intended_users) or "the partnership"
+    named = [u if i == 0 or not u.startswith("The ") else "t" + u[1:]
+             for i, u in enumerate(card.intended_use.intended_users)]  # fmt: skip
+    users = " and ".join(named) or "the partnership"
     return f"It is for {users}, run by {card.model_details.owner}."
 
 
@@ -156,11 +158,15 @@ def _changes(card: ModelCard) -> str:
             f"{len(ch.features_added)} inputs added and {len(ch.features_removed or [])} removed"
         )
     if ch.policy_changed is not None:
-        parts.append("the governance policy changed" if ch.policy_changed else "the policy is the same")
+        parts.append(
+            "the governance policy changed" if ch.policy_changed else "the policy is the same"
+        )
     window = card.training.window_end
     if window:
         parts.append(f"it learnt from weeks up to {window}")
-    return f"Against version {ch.compared_with}: " + "; ".join(parts or ["no measured change"]) + "."
+    return (
+        f"Against version {ch.compared_with}: " + "; ".join(parts or ["no measured change"]) + "."
+    )
 
 
 def _approval(card: ModelCard) -> str:

@@ -107,16 +107,20 @@ def headline_words(key: str) -> str:
     parts = key.split(".")
     when = _HORIZON.get(parts[0], "")
     rest = parts[1:] if parts[0] in _HORIZON else parts
-    who = {
-        "model": "this model",
-        "best_baseline": "the best analysts' method",
-        "police_only": "police records alone",
-        "no_spatial": "without neighbouring areas",
-        "margin_best": "gain over the best analysts' method",
-        "margin_police_only": "gain from the non-police sources",
-        "oracle_capture": "share of the best possible ranking",
-        "oracle": "true expected counts",
-    }.get(rest[0], rest[0].replace("_", " ")) if rest else ""
+    who = (
+        {
+            "model": "this model",
+            "best_baseline": "the best analysts' method",
+            "police_only": "police records alone",
+            "no_spatial": "without neighbouring areas",
+            "margin_best": "gain over the best analysts' method",
+            "margin_police_only": "gain from the non-police sources",
+            "oracle_capture": "share of the best possible ranking",
+            "oracle": "true expected counts",
+        }.get(rest[0], rest[0].replace("_", " "))
+        if rest
+        else ""
+    )
     metric = metric_words(rest[1]).split(" (")[0] if len(rest) > 1 else ""
     part = {"difference": "", "ci_low": " (interval low end)", "ci_high": " (interval high end)"}
     tail = part.get(rest[2], f" ({rest[2].replace('_', ' ')})") if len(rest) > 2 else ""

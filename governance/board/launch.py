@@ -1,0 +1,37 @@
+"""Resolve the desk's settings from a project's ``Params`` (the command's one call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from governance.auditlog import default_log_path
+from governance.board.settings import DeskSettings
+from governance.policy import project_policy_path
+from training.config import tracking_uri
+
+__all__ = ["desk_settings", "desk_origins"]
+
+
+def desk_origins(rp_id: str, port: int, host: str) -> tuple[str, ...]:
+    """The origins a browser may reach the desk from: the RP id (and the bound host) on ``port``."""
+    names = dict.fromkeys([rp_id, host if host not in ("0.0.0.0", "::") else rp_id])
+    return tuple(f"{scheme}://{name}:{port}" for name in names for scheme in ("http", "https"))
+
+
+def desk_settings(
+    params: Any, *, host: str, port: int, rp_id: str = "localhost", secure_cookie: bool = False
+) -> DeskSettings:
+    """Settings of the desk over the project root described by ``params``."""
+    root = Path(params.paths.root).resolve()
+    return DeskSettings(
+        root=root,
+        tracking_uri=tracking_uri(params),
+        model_name=params.tracking.registered_model,
+        policy_path=project_policy_path(params.paths),
+        audit_log=default_log_path(root),
+        cards_root=params.paths.resolve("model_cards"),
+        rp_id=rp_id,
+        origins=desk_origins(rp_id, port, host),
+        secure_cookie=secure_cookie,
+    )
