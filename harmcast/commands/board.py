@@ -30,8 +30,8 @@ def serve(
     """Start the review desk: members sign in and sign decisions with their passkeys."""
     import uvicorn
 
-    from governance.board.app import create_app
-    from governance.board.launch import desk_settings
+    from governance.desk.app import create_app
+    from governance.desk.launch import desk_settings
 
     params = get_params(params_file, root)
     with fail_clearly():
@@ -48,15 +48,15 @@ def enrol(
     hours: Annotated[float, typer.Option("--hours", help="Hours the code stays valid.")] = 24.0,
 ) -> None:
     """Issue a one-time code with which a member enrols a passkey at the desk."""
-    from governance.board.enrolment import issue_code
-    from governance.board.settings import BOARD_DIR
+    from governance.desk.enrolment import issue_code
+    from governance.desk.settings import DESK_DIR
     from governance.policy import load_policy, project_policy_path
 
     params = get_params(params_file, root)
     with fail_clearly():
         policy = load_policy(project_policy_path(params.paths))
         code, expires = issue_code(
-            Path(params.paths.root) / BOARD_DIR, member, [r.id for r in policy.board.roster],
+            Path(params.paths.root) / DESK_DIR, member, [r.id for r in policy.board.roster],
             ttl=timedelta(hours=hours),
         )  # fmt: skip
     console.print(f"enrolment code for {member}: [bold]{code}[/] (single use, expires "

@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from governance.board import ledger
-from governance.board.ceremonies import ceremony_router
-from governance.board.sessions import FailureLimiter, SessionStore
-from governance.board.settings import DeskSettings
-from governance.board.versions import version_page, versions_overview
+from governance.desk import ledger
+from governance.desk.ceremonies import ceremony_router
+from governance.desk.sessions import FailureLimiter, SessionStore
+from governance.desk.settings import DeskSettings
+from governance.desk.versions import version_page, versions_overview
 from governance.review import production_version
 from training.errors import HarmcastError
 

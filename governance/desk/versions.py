@@ -14,7 +14,7 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
-from governance.board.settings import DeskSettings
+from governance.desk.settings import DeskSettings
 from governance.cards.builder import card_dir
 from governance.cards.schema import ModelCard
 from governance.cards.summary import PlainSummary, plain_summary

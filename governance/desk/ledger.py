@@ -17,7 +17,7 @@ from typing import Any
 
 from securesystemslib.dsse import Envelope
 
-from governance.board.settings import DeskSettings
+from governance.desk.settings import DeskSettings
 from governance.cards.builder import card_dir
 from governance.evidence import canonical_json, sha256_bytes, sha256_file
 from governance.policy import Policy, load_policy
@@ -68,7 +68,7 @@ def roster(settings: DeskSettings) -> dict[str, str]:
 
 
 def _keys_path(settings: DeskSettings) -> Path:
-    return settings.board_dir / KEYS_FILE
+    return settings.desk_dir / KEYS_FILE
 
 
 def member_keys(settings: DeskSettings, member: str) -> list[dict[str, Any]]:
@@ -151,7 +151,7 @@ def webauthn_envelope(payload: bytes, key: dict[str, Any], credential: dict[str,
 
 
 def _decisions_dir(settings: DeskSettings, version: str) -> Path:
-    return settings.board_dir / "decisions" / settings.model_name / f"v{version}"
+    return settings.desk_dir / "decisions" / settings.model_name / f"v{version}"
 
 
 def _payload_of(envelope: dict) -> dict[str, Any]:
@@ -185,7 +185,7 @@ def submit_decision(settings: DeskSettings, envelope: dict) -> Any:
 
 
 def _verifies(settings: DeskSettings, envelope: dict, member: str) -> tuple[str, bool]:
-    from governance.board.passkeys import PasskeyError, verify_assertion
+    from governance.desk.passkeys import PasskeyError, verify_assertion
 
     sig = envelope["signatures"][0]
     credential = {

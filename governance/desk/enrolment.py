@@ -1,7 +1,7 @@
 """One-time enrolment codes: how a board member's first passkey is tied to them.
 
 ``harmcast board enrol --member ID`` issues a code and prints it once; only its
-SHA-256 is stored (``<root>/governance_board/enrolment_codes.json``). The member
+SHA-256 is stored (``<root>/governance/desk/enrolment_codes.json``). The member
 types it into the desk beside their member id; it is good for one enrolment and
 expires. Issuing a new code for a member replaces the old one.
 """

@@ -22,7 +22,7 @@ from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, writ
 from typer.testing import CliRunner
 
 from governance.auditlog import default_log_path
-from governance.board.ceremonies import TOO_MANY
+from governance.desk.ceremonies import TOO_MANY
 from governance.registry import register_candidate
 from governance.review import production_version, show_version
 from harmcast.cli import app

@@ -15,16 +15,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from governance.board import ledger
-from governance.board.enrolment import EnrolmentError, check_code, consume_code
-from governance.board.passkeys import (
+from governance.desk import ledger
+from governance.desk.enrolment import EnrolmentError, check_code, consume_code
+from governance.desk.passkeys import (
     PasskeyError,
     authentication_options,
     registration_options,
     verify_assertion,
     verify_registration,
 )
-from governance.board.settings import DeskSettings
+from governance.desk.settings import DeskSettings
 from governance.registry import ALIAS_PREVIOUS
 from training.errors import ReviewError
 
@@ -147,7 +147,7 @@ def _enrol_routes(router: APIRouter) -> None:
         if limiter.blocked(*keys_of):
             return _error(TOO_MANY, 429)
         try:
-            check_code(settings.board_dir, body.member, body.code)
+            check_code(settings.desk_dir, body.member, body.code)
         except EnrolmentError as exc:
             limiter.fail(*keys_of)
             return _error(str(exc), 403)
@@ -167,7 +167,7 @@ def _enrol_routes(router: APIRouter) -> None:
         try:
             key = verify_registration(body.credential, challenge=challenge, rp_id=settings.rp_id,
                                       origins=list(settings.origins))  # fmt: skip
-            consume_code(settings.board_dir, body.member, body.code)
+            consume_code(settings.desk_dir, body.member, body.code)
         except (PasskeyError, EnrolmentError) as exc:
             request.app.state.limiter.fail(*_who(request, body.member))
             return _error(str(exc), 403)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from governance.auditlog import default_log_path
-from governance.board.settings import DeskSettings
+from governance.desk.settings import DeskSettings
 from governance.policy import project_policy_path
 from training.config import tracking_uri
 

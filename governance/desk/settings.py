@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DeskSettings", "BOARD_DIR"]
+__all__ = ["DeskSettings", "DESK_DIR"]
 
 #: The desk's own files under the project root (enrolment codes, passkeys).
-BOARD_DIR = Path("governance_board")
+DESK_DIR = Path("governance/desk")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,6 @@ class DeskSettings:
     secure_cookie: bool = False
 
     @property
-    def board_dir(self) -> Path:
+    def desk_dir(self) -> Path:
         """The folder of the desk's own files."""
-        return self.root / BOARD_DIR
+        return self.root / DESK_DIR
