@@ -7,6 +7,12 @@ without the ``hash`` field, so editing, deleting or reordering any earlier
 entry breaks the chain at a named entry. Cutting entries off the end leaves a
 valid chain, so the hash of each model's latest entry is also kept on the
 registered model (tag ``harmcast.audit_head``) and checked by ``verify_log``.
+
+The chain is unkeyed: anyone who can write the file can rewrite and re-hash it.
+What cannot be rewritten is signed: a board decision entry carries the
+member's DSSE envelope in ``details.envelope``, and an entry harmcast writes
+itself carries ``system_signature``, an Ed25519 signature by the root's system
+key over the entry's hash (``governance.ledger`` verifies both).
 """
 
 from __future__ import annotations
@@ -29,11 +35,25 @@ __all__ = [
     "default_log_path",
     "entry_hash",
     "append_entry",
+    "sign_entry_hash",
+    "UNHASHED",
     "read_log",
     "verify_log",
 ]
 
-ACTIONS = ("register", "gate_failed", "approve", "reject", "rollback", "publish")
+ACTIONS = (
+    "register",
+    "gate_failed",
+    "approve",
+    "reject",
+    "rollback",
+    "publish",
+    "snapshot",
+    "genesis",
+    "amendment",
+)
+#: Fields outside the hash: the hash itself and the system's signature over it.
+UNHASHED = ("hash", "system_signature")
 GENESIS_HASH = "0" * 64
 DEFAULT_LOG = Path("governance_log/audit.jsonl")
 _FIELDS = ("seq", "timestamp", "actor", "action", "model", "version", "details", "prev_hash")
@@ -67,7 +87,8 @@ def entry_hash(entry: dict[str, Any]) -> str:
 
     The entry includes ``prev_hash``, so the hash covers the whole chain before it.
     """
-    return hashlib.sha256(_canonical({k: v for k, v in entry.items() if k != "hash"})).hexdigest()
+    body = {k: v for k, v in entry.items() if k not in UNHASHED}
+    return hashlib.sha256(_canonical(body)).hexdigest()
 
 
 def _utc_now() -> str:
@@ -82,6 +103,7 @@ def append_entry(
     model: str,
     version: str | int | None,
     details: dict[str, Any] | None = None,
+    signer: Any = None,
 ) -> dict[str, Any]:
     """Append one entry to the log and return it (with ``seq`` and ``hash``).
 
@@ -92,6 +114,8 @@ def append_entry(
     action : one of ``ACTIONS``.
     model, version : the registered model and version the action is about.
     details : anything else worth keeping (rationale, failed checks, hashes).
+    signer : an Ed25519 private key (the system key) that signs the entry's
+        hash into ``system_signature``; None leaves the entry unsigned.
     """
     if action not in ACTIONS:
         raise ValueError(UNKNOWN_ACTION.format(action=action, actions=ACTIONS))
@@ -114,9 +138,21 @@ def append_entry(
             "prev_hash": last["hash"] if last else GENESIS_HASH,
         }
         entry["hash"] = entry_hash(entry)
+        if signer is not None:
+            entry["system_signature"] = sign_entry_hash(entry["hash"], signer)
         handle.seek(0, 2)
         handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return entry
+
+
+def sign_entry_hash(digest: str, signer: Any) -> dict[str, str]:
+    """Return ``{keyid, sig}``: an Ed25519 signature (hex) over an entry's hex hash."""
+    from governance.signing import ed25519_key_record
+
+    return {
+        "keyid": ed25519_key_record(signer).fingerprint,
+        "sig": signer.sign(digest.encode("ascii")).hex(),
+    }
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:

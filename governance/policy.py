@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from governance.signing import KeyRecord
 from training.config import Paths
 from training.errors import ConfigError
 
@@ -20,6 +21,7 @@ __all__ = [
     "Policy",
     "Reviewer",
     "BoardPolicy",
+    "WebAuthnPolicy",
     "FairnessPolicy",
     "ShapPolicy",
     "ChampionPolicy",
@@ -153,19 +155,35 @@ class MonitoringPolicy(_Strict):
 
 
 class Reviewer(_Strict):
-    """A member of the governance board."""
+    """A member of the governance board and the public keys they sign with."""
 
     id: str
     name: str
     role: str
+    keys: list[KeyRecord] = []
+
+
+class WebAuthnPolicy(_Strict):
+    """Where board members' passkey assertions must come from."""
+
+    rp_id: str = "localhost"
 
 
 class BoardPolicy(_Strict):
-    """The board's roster and quorum."""
+    """The board's roster, keys and quorum.
+
+    ``system_keys`` verify the entries harmcast itself writes to the audit log
+    (register, publish, snapshot). ``emergency_rollback``: one member's signed
+    rollback withdraws a version at once (logged as an emergency); otherwise a
+    rollback, like an approval, needs the quorum.
+    """
 
     quorum: int = Field(2, ge=1)
     roster: list[Reviewer]
     demo_reviewers: list[str] = []
+    webauthn: WebAuthnPolicy = WebAuthnPolicy()
+    system_keys: list[KeyRecord] = []
+    emergency_rollback: bool = False
 
     @model_validator(mode="after")
     def _quorum_reachable(self) -> BoardPolicy:
@@ -180,6 +198,10 @@ class BoardPolicy(_Strict):
     def reviewer(self, reviewer_id: str) -> Reviewer | None:
         """Return the roster entry for ``reviewer_id``, or None when absent."""
         return next((r for r in self.roster if r.id == reviewer_id), None)
+
+    def member_keys(self) -> dict[str, list[KeyRecord]]:
+        """Return ``{member_id: keys}`` of every roster member."""
+        return {r.id: list(r.keys) for r in self.roster}
 
 
 class Policy(_Strict):

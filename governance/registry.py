@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict
 
 from governance.auditlog import append_entry
+from governance.keys import load_system_key, root_of_log
 from governance.policy import Policy
 from training.errors import GateFailed
 
@@ -120,9 +121,20 @@ def record_action(
     version: str | int | None,
     details: dict[str, Any],
 ) -> dict[str, Any]:
-    """Append an audit entry and, when the model is registered, move its audit head."""
+    """Append an audit entry and, when the model is registered, move its audit head.
+
+    harmcast's own entries are signed with the root's system key when it has one
+    (``governance.keys``): the root of a log kept at ``governance_log/audit.jsonl``.
+    """
+    signer = load_system_key(root_of_log(log_path)) if actor == SYSTEM_ACTOR else None
     entry = append_entry(
-        log_path, actor=actor, action=action, model=model, version=version, details=details
+        log_path,
+        actor=actor,
+        action=action,
+        model=model,
+        version=version,
+        details=details,
+        signer=signer,
     )
     # A gate failure before the first registration has no registered model to tag yet.
     with contextlib.suppress(MlflowException):

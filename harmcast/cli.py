@@ -7,6 +7,7 @@ import typer
 from harmcast.commands import (
     board,
     data,
+    desk,
     governance,
     metrics,
     modelling,
@@ -26,8 +27,18 @@ app = typer.Typer(
 )
 
 for _module in (
-    synth, data, modelling, governance, board, serving, pipeline, scale, weekly, metrics
-):  # fmt: skip
+    synth,
+    data,
+    modelling,
+    governance,
+    board,
+    desk,
+    serving,
+    pipeline,
+    scale,
+    weekly,
+    metrics,
+):
     _module.register(app)
 
 

@@ -1,14 +1,17 @@
-"""Which registered version may be served: the MLflow registry checks.
+"""Which registered version may be served: ``production``, and servable by its evidence.
 
-The MLflow side (tags, aliases) follows docs/architecture.md "MLflow
-conventions"; this module is the only place serving reads them. A version may
-be served only when it is approved, gate-passed, holds ``production`` and its
-card on disk hashes to ``harmcast.card_sha256``.
+The MLflow side (aliases) follows docs/architecture.md "MLflow conventions";
+this module is the only place serving reads it. Whether the version may be
+served is decided by ``governance.servable.check_servable`` alone (signed
+decisions, gate report, card and snapshot hashes), never by the version's tags.
+The project root whose board, audit log and cards decide is ``HARMCAST_ROOT``,
+else the folder holding the registry's ``mlruns/``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,9 @@ __all__ = [
     "resolve_approved",
     "check_approval",
     "check_registry",
+    "check_servable",
+    "governance_root",
+    "ROOT_ENV",
     "sha256_file",
     "TAG_APPROVAL",
     "TAG_GATE",
@@ -39,6 +45,7 @@ TAG_APPROVAL = "harmcast.approval_status"
 TAG_GATE = "harmcast.gate"
 TAG_CARD = "harmcast.card_sha256"
 PRODUCTION = "production"
+ROOT_ENV = "HARMCAST_ROOT"
 
 MSG_NO_PRODUCTION = (
     "registered model {name!r} has no 'production' alias in {uri}: "
@@ -117,6 +124,34 @@ def _check_card_hash(
         )
 
 
+def governance_root(tracking_uri: str, root: Path | None = None) -> Path:
+    """Return the project root whose governance evidence decides (see the module doc)."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get(ROOT_ENV, "").strip():
+        return Path(os.environ[ROOT_ENV].strip())
+    return Path(tracking_uri.removeprefix("sqlite:///")).parent.parent
+
+
+def check_servable(
+    tracking_uri: str,
+    *,
+    name: str,
+    version: int,
+    root: Path | None = None,
+    cards_root: Path | None = None,
+    **evidence: Any,
+) -> None:
+    """Refuse a version that ``governance.servable.check_servable`` does not find servable."""
+    from governance.provenance import Governance
+    from governance.servable import check_servable as _check
+
+    gov = Governance.for_root(
+        governance_root(tracking_uri, root), tracking_uri=tracking_uri, cards_root=cards_root
+    )
+    _check(gov, name, version, **evidence)
+
+
 def _client(tracking_uri: str) -> Any:
     from mlflow import MlflowClient
 
@@ -124,16 +159,24 @@ def _client(tracking_uri: str) -> Any:
 
 
 def resolve_approved(
-    tracking_uri: str, model_name: str, *, cards_root: Path = Path("model_cards")
+    tracking_uri: str,
+    model_name: str,
+    *,
+    cards_root: Path = Path("model_cards"),
+    root: Path | None = None,
+    snapshot_dir: Path | None = None,
 ) -> ApprovedModel:
     """Return the version holding ``production``, refusing one that may not be served.
+
+    Parameters
+    ----------
+    snapshot_dir : when given, its ``snapshot_sha256`` must be one recorded for
+        the version when a snapshot was made.
 
     Raises
     ------
     NotApproved
-        No ``production`` alias, or the version is not approved, not gate-passed,
-        or its card on disk (``cards_root/<model>/v<N>/card.json``) does not hash
-        to ``harmcast.card_sha256``.
+        No ``production`` alias, or ``check_servable`` refuses the version.
     """
     from mlflow.exceptions import MlflowException
 
@@ -146,7 +189,13 @@ def resolve_approved(
     number = int(version.version)
     card_dir = cards_root / model_name / f"v{number}"
     tags = dict(version.tags)
-    check_approval(tags, name=model_name, version=number, card_json=card_dir / "card.json")
+    snapshot = None
+    if snapshot_dir is not None:
+        from serving.snapshot import snapshot_sha256
+
+        snapshot = snapshot_sha256(snapshot_dir)
+    check_servable(tracking_uri, name=model_name, version=number, root=root,
+                   cards_root=cards_root, snapshot_sha256=snapshot)  # fmt: skip
     return ApprovedModel(
         name=model_name,
         version=number,
@@ -168,8 +217,16 @@ def _reachable(tracking_uri: str) -> bool:
     return True
 
 
-def check_registry(tracking_uri: str, *, name: str, version: int, card_sha256: str) -> bool:
-    """Check the registry still approves ``name`` ``version`` and gives it ``production``.
+def check_registry(
+    tracking_uri: str,
+    *,
+    name: str,
+    version: int,
+    card_sha256: str,
+    snapshot_sha256: str | None = None,
+    root: Path | None = None,
+) -> bool:
+    """Check ``name`` ``version`` still holds ``production`` and is servable by its evidence.
 
     Returns
     -------
@@ -179,8 +236,8 @@ def check_registry(tracking_uri: str, *, name: str, version: int, card_sha256: s
     Raises
     ------
     NotApproved
-        The version lost ``production`` (a rollback) or its approval, or the
-        registry's card hash differs from ``card_sha256`` (the served card's).
+        The version lost ``production``, or ``check_servable`` refuses it with
+        the served card (``card_sha256``) and snapshot (``snapshot_sha256``).
     """
     if not _reachable(tracking_uri):
         return False
@@ -194,7 +251,6 @@ def check_registry(tracking_uri: str, *, name: str, version: int, card_sha256: s
         raise NotApproved(
             MSG_NOT_PRODUCTION.format(name=name, version=version, current=current.version)
         )
-    tags = dict(current.tags)
-    _check_tags(tags, name=name, version=version)
-    _check_card_hash(tags, card_sha256, name=name, version=version, path="card/card.json (served)")
+    check_servable(tracking_uri, name=name, version=version, root=root,
+                   card_sha256=card_sha256, snapshot_sha256=snapshot_sha256)  # fmt: skip
     return True

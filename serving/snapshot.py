@@ -31,6 +31,7 @@ __all__ = [
     "write_snapshot",
     "snapshot_files",
     "read_snapshot",
+    "snapshot_sha256",
     "contribution_columns",
     "AREA_COLUMNS",
     "CONTRIB_PREFIX",
@@ -237,6 +238,19 @@ def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Snapshot:
     written, files = snapshot_files(snapshot, out_dir)
     write_files(files)
     return written
+
+
+def snapshot_sha256(directory: Path) -> str:
+    """Return the SHA-256 naming a snapshot directory.
+
+    The hash of the canonical JSON ``{file name: sha256 of its bytes}`` over every
+    file in the directory except ``snapshot_meta.json`` (which carries this hash
+    too, but is never trusted alone).
+    """
+    from governance.evidence import canonical_json, sha256_bytes, sha256_file
+
+    files = sorted(p for p in Path(directory).iterdir() if p.is_file() and p.name != META_FILE)
+    return sha256_bytes(canonical_json({p.name: sha256_file(p) for p in files}))
 
 
 def read_snapshot(directory: Path) -> Snapshot:

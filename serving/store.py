@@ -85,7 +85,7 @@ MSG_NO_TAG = (
 )
 
 
-def verify_registry(tracking_uri: str, bundle: Bundle) -> bool:
+def verify_registry(tracking_uri: str, bundle: Bundle, snapshot_sha256: str | None = None) -> bool:
     """Check the registry still approves the bundle's version and gives it ``production``.
 
     Returns
@@ -104,6 +104,7 @@ def verify_registry(tracking_uri: str, bundle: Bundle) -> bool:
         name=bundle.approval["name"],
         version=int(bundle.approval["version"]),
         card_sha256=bundle.card_sha256,
+        snapshot_sha256=snapshot_sha256,
     )
 
 
@@ -120,9 +121,12 @@ def startup_bundle(model_path: Path) -> tuple[Bundle, bool]:
     NotApproved
         When :func:`load_bundle` or :func:`verify_registry` refuses.
     """
+    from serving.snapshot import snapshot_sha256
+
     bundle = load_bundle(model_path)
     uri = os.environ.get(TRACKING_URI_ENV)
-    return bundle, bool(uri) and verify_registry(uri, bundle)
+    snapshot = snapshot_sha256(model_path / "snapshot")
+    return bundle, bool(uri) and verify_registry(uri, bundle, snapshot)
 
 
 def model_tag_file() -> Path:

@@ -109,8 +109,9 @@ class WeeklyResult:
 def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
     """Return ``(ApprovedModel, Forecaster)`` of the registry's ``production`` version.
 
-    The checks are the service's (``serving.approval.resolve_approved``):
-    approved, gate passed, and its published card verifies.
+    The checks are the service's (``serving.approval.resolve_approved``, that is
+    ``governance.servable.check_servable``): signed approvals by a quorum, its
+    gate report, and its published card.
 
     Raises
     ------
@@ -124,7 +125,7 @@ def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
 
     uri, paths = tracking_uri(params), params.paths
     approved = resolve_approved(uri, params.tracking.registered_model,
-                                cards_root=paths.resolve("model_cards"))  # fmt: skip
+                                cards_root=paths.resolve("model_cards"), root=paths.root)  # fmt: skip
     forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
     return approved, forecaster
 

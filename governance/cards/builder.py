@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow.exceptions import MlflowException
 
 from governance.auditlog import read_log
+from governance.auditlog import verify_log as verify_chain
 from governance.cards import narrative
 from governance.cards.schema import (
     SCHEMA_VERSION,
@@ -47,21 +47,18 @@ from governance.policy import Policy
 from governance.registry import (
     ALIAS_PREVIOUS,
     ALIAS_PRODUCTION,
-    TAG_APPROVALS,
     TAG_CODE,
     TAG_DATA,
     TAG_DECIDED_AT,
     TAG_GATE,
     TAG_METRIC_PREFIX,
     TAG_POLICY,
-    TAG_STATUS,
     client_for,
 )
-from governance.review import verify_log
 from training.errors import SchemaError
 from training.features import SENSITIVE_PREFIX
 
-__all__ = ["CardInputs", "build_card", "collect_plots", "card_dir", "MISSING_INPUT"]
+__all__ = ["CardInputs", "CardReview", "build_card", "collect_plots", "card_dir", "MISSING_INPUT"]
 
 MISSING_INPUT = "required input for the model card is missing"
 
@@ -135,22 +132,6 @@ def _plots(inputs: CardInputs, section: str) -> list[Plot]:
     ]
 
 
-def _model_sha256(model_name: str, version: str, tracking_uri: str) -> str:
-    """Hash the registered model's files (relative path and bytes, sorted)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{model_name}/{version}",
-                dst_path=tmp,
-                tracking_uri=tracking_uri,
-            )
-        )
-        digest = hashlib.sha256()
-        for path in sorted(p for p in local.rglob("*") if p.is_file()):
-            digest.update(f"{path.relative_to(local).as_posix()}\0{_sha256(path)}\n".encode())
-        return digest.hexdigest()
-
-
 def _training_window(
     meta: dict, features: Path | None
 ) -> tuple[str | None, str | None, int | None]:
@@ -210,7 +191,33 @@ def _changes(inputs, client, model, version, tags, features) -> ChangeSection:
     )
 
 
-def _approval(inputs, tracking_uri, model, version, mv, tags) -> ApprovalRecord:
+@dataclass(frozen=True)
+class CardReview:
+    """What the evidence says of a version: its status, verified decisions and hashes."""
+
+    status: str
+    decisions: list[Any]
+    model_sha256: str
+    gate_report_sha256: str
+    policy_sha256: str
+
+
+def _decision(record: Any, policy: Policy) -> Decision:
+    member = policy.board.reviewer(record.member)
+    return Decision(
+        reviewer=record.member,
+        name=member.name if member else "",
+        role=member.role if member else "",
+        decision=record.decision,
+        rationale=record.rationale,
+        at=record.issued_at,
+        key_fingerprint=record.key_fingerprint,
+        key_type=record.key_type,
+        demo=record.demo,
+    )
+
+
+def _approval(inputs, tracking_uri, model, version, mv, tags, review, policy) -> ApprovalRecord:
     events = [
         AuditEvent(
             seq=e["seq"],
@@ -222,11 +229,11 @@ def _approval(inputs, tracking_uri, model, version, mv, tags) -> ApprovalRecord:
         for e in read_log(inputs.audit_log)
         if e.get("model") == model and e.get("version") == version
     ]
-    verified = verify_log(inputs.audit_log, tracking_uri=tracking_uri, model_names=(model,))
+    verified = verify_chain(inputs.audit_log)
     return ApprovalRecord(
-        status=tags.get(TAG_STATUS, "pending"),
+        status=review.status,
         gate=tags.get(TAG_GATE, ""),
-        decisions=[Decision(**d) for d in json.loads(tags.get(TAG_APPROVALS) or "[]")],
+        decisions=[_decision(d, policy) for d in review.decisions],
         decided_at=tags.get(TAG_DECIDED_AT) or None,
         aliases=sorted(getattr(mv, "aliases", []) or []),
         audit_events=events,
@@ -241,9 +248,15 @@ def build_card(
     version: str | int,
     policy: Policy,
     tracking_uri: str,
+    review: CardReview,
     licence: str = "Apache-2.0",
 ) -> ModelCard:
     """Build the card of one registered version from measurements.
+
+    ``review`` is what the evidence says of the version (``publish_card`` reads
+    it): the card is ``published`` only when the signed decisions approve it,
+    whatever the registry's tags say, and shows each verified decision with
+    the member's key fingerprint.
 
     Raises
     ------
@@ -261,7 +274,7 @@ def build_card(
     checks = gate.get("checks", [])
     model_params = {k: v for k, v in (meta.get("params") or {}).items()
                     if isinstance(v, int | float | str | bool) or v is None}  # fmt: skip
-    approval = _approval(inputs, tracking_uri, model_name, version, mv, tags)
+    approval = _approval(inputs, tracking_uri, model_name, version, mv, tags, review, policy)
     evaluation = evaluation_section(results, _plots(inputs, "evaluation"))
     data = data_section(_read_json(inputs.linkage_report))
     window = _training_window(meta, inputs.features)
@@ -312,10 +325,10 @@ def build_card(
         approval=approval,
         changes=_changes(inputs, client, model_name, version, tags, features),
         hashes=Hashes(
-            model_sha256=_model_sha256(model_name, version, tracking_uri),
+            model_sha256=review.model_sha256,
             data_sha256=tags.get(TAG_DATA, ""),
-            policy_sha256=tags.get(TAG_POLICY, ""),
-            gate_report_sha256=_sha256(inputs.gate_report),
+            policy_sha256=review.policy_sha256,
+            gate_report_sha256=review.gate_report_sha256,
             backtest_results_sha256=_sha256(inputs.backtest_results),
             code_version=tags.get(TAG_CODE, ""),
         ),

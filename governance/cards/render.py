@@ -12,12 +12,13 @@ import base64
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from governance.cards.builder import CardInputs, build_card, card_dir, collect_plots
+from governance.cards.builder import CardInputs, CardReview, build_card, card_dir, collect_plots
 from governance.cards.schema import ModelCard
 from governance.cards.summary import plain_summary
 from governance.cards.wording import (
@@ -27,10 +28,15 @@ from governance.cards.wording import (
     headline_words,
     metric_words,
 )
+from governance.evidence import sha256_file
+from governance.keys import root_of_log
+from governance.ledger import status_of
 from governance.policy import Policy
+from governance.provenance import Governance
 from governance.registry import SYSTEM_ACTOR, TAG_CARD, client_for, record_action
+from governance.servable import check_registered, check_servable
 from governance.transparency import write_transparency
-from training.errors import HarmcastError
+from training.errors import HarmcastError, NotApproved
 from training.features import describe_feature
 
 __all__ = [
@@ -47,6 +53,14 @@ __all__ = [
 ]
 
 ALREADY_PUBLISHED = "{path}: a published card is never overwritten"
+DRAFT_CHANGED = (
+    "{path}: the draft card changed after the members reviewed it (they signed {reviewed}); "
+    "the card is not published"
+)
+MIXED_DRAFTS = (
+    "{model} version {version}: the approving members reviewed different drafts ({cards}); "
+    "each must approve the same card"
+)
 JSON_SCHEMA_PATH = Path(__file__).with_name("card.schema.json")
 _TEMPLATES = Path(__file__).with_name("templates")
 
@@ -153,6 +167,33 @@ def write_card(card: ModelCard, out_dir: Path, *, plots: dict[str, Path]) -> lis
     return [*written, out_dir / "card.md", out_dir / "card.html", out_dir / "card.json"]
 
 
+def _review(gov: Governance, model: str, version: str):
+    """Return the card's review and the reviewed draft's hash (None until approved)."""
+    evidence, _, policy, _, decisions = check_registered(gov, model, version)
+    rollback_quorum = 1 if policy.board.emergency_rollback else policy.board.quorum
+    status = status_of(decisions, policy.board.quorum, rollback_quorum)
+    reviewed = None
+    if status == "approved":
+        approved = check_servable(gov, model, version, require_card=False)
+        signed = {d.card_sha256 for d in decisions if d.decision == "approve"
+                  and d.member in approved.approvers}  # fmt: skip
+        if len(signed) != 1:
+            raise NotApproved(
+                MIXED_DRAFTS.format(
+                    model=model, version=version, cards=", ".join(map(str, sorted(signed)))
+                )
+            )
+        reviewed = signed.pop()
+    review = CardReview(
+        status=status,
+        decisions=decisions,
+        model_sha256=evidence.model_sha256,
+        gate_report_sha256=evidence.gate_report_sha256,
+        policy_sha256=evidence.policy_sha256,
+    )
+    return review, evidence, reviewed, policy
+
+
 def publish_card(
     inputs: CardInputs,
     *,
@@ -160,29 +201,61 @@ def publish_card(
     version: str | int,
     policy: Policy,
     tracking_uri: str,
+    gov: Governance | None = None,
 ) -> PublishResult:
     """Build and write the card (and transparency record) of one version.
 
-    An unapproved version gets a ``draft`` card (rewritten on each call). An
-    approved version's card is ``published``: SHA-256 of ``card.json`` goes to
-    the version tag ``harmcast.card_sha256`` and the audit log.
+    The version must be harmcast's own, with its gate report (read from its
+    run, never from disk) and a verifying audit log (``check_registered``). A
+    pending version gets a ``draft`` card, rewritten on each call until a
+    member signs an approval of it; from then the draft is kept, because the
+    approvals name its hash. A version approved by a quorum of signatures
+    gets a ``published`` card: its SHA-256 goes to the version tag
+    ``harmcast.card_sha256`` and to a publish entry signed by harmcast, with
+    the hash of the draft the members reviewed; the result must then pass
+    ``check_servable``.
 
     Raises
     ------
+    NotApproved
+        When the version's evidence does not hold, or the approving members
+        reviewed a draft other than the one on disk.
     CardPublished
         When the version's card was already published.
     """
+    version = str(version)
+    gov = gov or Governance.for_root(
+        root_of_log(inputs.audit_log), tracking_uri=tracking_uri, audit_log=inputs.audit_log,
+        cards_root=inputs.cards_root,
+    )  # fmt: skip
     out_dir = card_dir(inputs.cards_root, model_name, version)
     if _is_published(out_dir / "card.json"):
         raise CardPublished(ALREADY_PUBLISHED.format(path=out_dir / "card.json"))
-    card = build_card(
-        inputs, model_name=model_name, version=version, policy=policy, tracking_uri=tracking_uri
-    )
+    review, evidence, reviewed, version_policy = _review(gov, model_name, version)
+    draft = out_dir / "card.json"
+    if (
+        reviewed is None
+        and draft.is_file()
+        and any(d.decision == "approve" for d in review.decisions)
+    ):
+        sha = sha256_file(draft)
+        card = ModelCard.model_validate_json(draft.read_bytes())
+        return PublishResult(card=card, directory=out_dir, files=[draft], sha256=sha,
+                             published=False)  # fmt: skip
+    if reviewed is not None and (not draft.is_file() or sha256_file(draft) != reviewed):
+        raise NotApproved(DRAFT_CHANGED.format(path=draft, reviewed=reviewed))
+    with tempfile.TemporaryDirectory() as tmp:
+        gate = Path(tmp) / "gate_report.json"
+        gate.write_text(json.dumps(evidence.gate_report))
+        card = build_card(
+            replace(inputs, gate_report=gate), model_name=model_name, version=version,
+            policy=version_policy, tracking_uri=tracking_uri, review=review,
+        )  # fmt: skip
     plots = {name: src for name, (src, _) in collect_plots(inputs).items()}
     staging = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     files = write_card(card, staging, plots=plots)
-    files += write_transparency(card, policy, staging)
+    files += write_transparency(card, version_policy, staging)
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     files = [out_dir / f.relative_to(staging) for f in files]
@@ -190,11 +263,13 @@ def publish_card(
     published = card.status == "published"
     if published:
         client = client_for(tracking_uri)
-        client.set_model_version_tag(model_name, str(version), TAG_CARD, sha)
+        client.set_model_version_tag(model_name, version, TAG_CARD, sha)
         record_action(
             client, inputs.audit_log, actor=SYSTEM_ACTOR, action="publish", model=model_name,
-            version=str(version), details={"card_sha256": sha, "path": str(out_dir)},
+            version=version,
+            details={"card_sha256": sha, "reviewed_card_sha256": reviewed, "path": str(out_dir)},
         )  # fmt: skip
+        check_servable(gov, model_name, version)
     return PublishResult(card=card, directory=out_dir, files=files, sha256=sha, published=published)
 
 

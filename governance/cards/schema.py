@@ -214,7 +214,7 @@ class HumanOversight(_Section):
 
 
 class Decision(_Section):
-    """One reviewer's recorded decision."""
+    """One member's signed decision, verified against their key in the policy."""
 
     reviewer: str
     name: str
@@ -222,7 +222,10 @@ class Decision(_Section):
     decision: str
     rationale: str
     at: str
-    key_fingerprint: str | None = None
+    key_fingerprint: str = ""
+    key_type: str = ""
+    # A software key generated for a demonstration board, not a real member's.
+    demo: bool = False
 
 
 class AuditEvent(_Section):
@@ -238,7 +241,7 @@ class AuditEvent(_Section):
 class ApprovalRecord(_Section):
     """The approval state from the version's tags and the audit log."""
 
-    status: Literal["pending", "approved", "rejected"]
+    status: Literal["pending", "approved", "rejected", "rolled_back"]
     gate: str
     decisions: list[Decision]
     decided_at: str | None

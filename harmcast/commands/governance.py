@@ -33,7 +33,11 @@ ModelOption = Annotated[
     str | None, typer.Option("--model", help="Registered model (default from params).")
 ]
 VersionOption = Annotated[int, typer.Option("--version", help="Model version number.")]
-ReviewerOption = Annotated[str, typer.Option("--reviewer", help="Board member id (roster).")]
+MemberOption = Annotated[str, typer.Option("--member", help="Board member id (roster).")]
+KeyOption = Annotated[
+    Path,
+    typer.Option("--key", dir_okay=False, help="The member's private key (harmcast board keygen)."),
+]
 RationaleOption = Annotated[str, typer.Option("--rationale", help="Written reason (required).")]
 
 review_app = typer.Typer(help="Board review of registered versions.", no_args_is_help=True)
@@ -156,18 +160,26 @@ def review_show(
         if key != "harmcast.approvals":
             console.print(f"  {key} = {value}")
     for d in status.approvals:
-        console.print(f"  {d['at']} {d['reviewer']}: [bold]{d['decision']}[/] {d['rationale']}")
+        key = f" key {d['key_fingerprint']}" if d.get("key_fingerprint") else ""
+        console.print(f"  {d['at']} {d['reviewer']}{key}: [bold]{d['decision']}[/] "
+                      f"{d['rationale']}")  # fmt: skip
 
 
-def _decide(action: str, version, reviewer, rationale, root, params_file, model, audit_log):
+def _gov(params, log):
+    from governance.provenance import Governance
+
+    return Governance.from_params(params, audit_log=log)
+
+
+def _decide(action: str, version, member, key, rationale, root, params_file, model, audit_log):
     from governance import review
 
-    params, policy, uri, log = _context(root, params_file, audit_log)
+    params, _, _, log = _context(root, params_file, audit_log)
     name = model or params.tracking.registered_model
     with fail_clearly():
         out = getattr(review, action)(
-            model_name=name, version=version, reviewer=reviewer, rationale=rationale,
-            policy=policy, tracking_uri=uri, audit_log=log,
+            _gov(params, log), model_name=name, version=version, member=member, key=key,
+            rationale=rationale,
         )  # fmt: skip
     console.print(
         f"{name} v{out.version}: [bold]{out.status}[/] ({len(out.reviewers)}/{out.quorum} "
@@ -178,49 +190,62 @@ def _decide(action: str, version, reviewer, rationale, root, params_file, model,
 @review_app.command("approve")
 def review_approve(
     version: VersionOption,
-    reviewer: ReviewerOption,
+    member: MemberOption,
+    key: KeyOption,
     rationale: RationaleOption,
     root: RootOption = Path("."),
     params_file: ParamsOption = None,
     model: ModelOption = None,
     audit_log: AuditLogOption = None,
 ) -> None:
-    """Approve a gate-passed version (quorum of distinct reviewers promotes it)."""
-    _decide("approve", version, reviewer, rationale, root, params_file, model, audit_log)
+    """Sign an approval of a version's draft card, model and gate report with your key.
+
+    A quorum of distinct members' valid signatures promotes the version.
+    """
+    _decide("approve", version, member, key, rationale, root, params_file, model, audit_log)
 
 
 @review_app.command("reject")
 def review_reject(
     version: VersionOption,
-    reviewer: ReviewerOption,
+    member: MemberOption,
+    key: KeyOption,
     rationale: RationaleOption,
     root: RootOption = Path("."),
     params_file: ParamsOption = None,
     model: ModelOption = None,
     audit_log: AuditLogOption = None,
 ) -> None:
-    """Reject a version; a rejection is final."""
-    _decide("reject", version, reviewer, rationale, root, params_file, model, audit_log)
+    """Sign a rejection of a version; a valid rejection is final."""
+    _decide("reject", version, member, key, rationale, root, params_file, model, audit_log)
 
 
 @review_app.command("rollback")
 def review_rollback(
-    reviewer: ReviewerOption,
+    member: MemberOption,
+    key: KeyOption,
     rationale: RationaleOption,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Version to withdraw (default: production).")
+    ] = None,
     root: RootOption = Path("."),
     params_file: ParamsOption = None,
     model: ModelOption = None,
     audit_log: AuditLogOption = None,
 ) -> None:
-    """Give production back to the previous version."""
-    from governance.review import rollback
+    """Sign the rollback of an approved version; at quorum it is withdrawn for good."""
+    from governance.review import production_version
+    from training.errors import ReviewError
 
-    params, policy, uri, log = _context(root, params_file, audit_log)
+    params, _, uri, _ = _context(root, params_file, audit_log)
     name = model or params.tracking.registered_model
-    with fail_clearly():
-        out = rollback(model_name=name, reviewer=reviewer, rationale=rationale, policy=policy,
-                       tracking_uri=uri, audit_log=log)  # fmt: skip
-    console.print(f"{name}: production is now version {out.production}")
+    if version is None:
+        current = production_version(model_name=name, tracking_uri=uri)
+        with fail_clearly():
+            if current is None:
+                raise ReviewError(f"model {name!r} has no production version to roll back")
+        version = int(current)
+    _decide("rollback", version, member, key, rationale, root, params_file, model, audit_log)
 
 
 @review_app.command("verify")
@@ -230,13 +255,16 @@ def review_verify(
     model: ModelOption = None,
     audit_log: AuditLogOption = None,
 ) -> None:
-    """Verify the audit log's hash chain and the head recorded in the registry."""
-    from governance.review import verify_log
+    """Verify the audit log (chain, every signature, registry, cards) and the production version."""
+    from governance.ledger import verify_ledger
+    from governance.review import production_version
+    from governance.servable import check_servable
 
     params, _, uri, log = _context(root, params_file, audit_log)
     name = model or params.tracking.registered_model
+    gov = _gov(params, log)
     with fail_clearly():
-        result = verify_log(log, tracking_uri=uri, model_names=(name,))
+        result = verify_ledger(gov, (name,))
     if not result.ok:
         for problem in result.problems:
             err_console.print(f"[red]  tampered:[/] {problem}")
@@ -244,6 +272,14 @@ def review_verify(
         raise typer.Exit(code=1)
     console.print(f"[green]audit log verified[/]: {result.n_entries} entries, head "
                   f"{result.head[:16]}")  # fmt: skip
+    production = production_version(model_name=name, tracking_uri=uri)
+    if production is None:
+        console.print(f"{name}: no production version")
+        return
+    with fail_clearly():
+        servable = check_servable(gov, name, production)
+    console.print(f"[green]servable[/]: {name} v{production}, approved by "
+                  f"{', '.join(servable.approvers)}")  # fmt: skip
 
 
 def card_command(
@@ -261,7 +297,8 @@ def card_command(
     name = model or params.tracking.registered_model
     with fail_clearly():
         result = publish_card(CardInputs.from_params(params, audit_log=log), model_name=name,
-                              version=version, policy=policy, tracking_uri=uri)  # fmt: skip
+                              version=version, policy=policy, tracking_uri=uri,
+                              gov=_gov(params, log))  # fmt: skip
     state = "[green]published[/]" if result.published else "[yellow]draft[/]"
     console.print(f"{state} card {result.directory} (card.json sha256 {result.sha256[:16]})")
 

@@ -1,8 +1,12 @@
 """harmcast commands: the end-to-end main job (``harmcast run``).
 
 The main job runs the same commands a user would, in order, in one process:
-synth, ingest, panel, features, backtest, train, audit, register, the demo
-board's approvals, card, snapshot, bento import, and finally serve. With
+synth, ingest, panel, features, backtest, train, audit, register, the draft
+card, the demo board's signed approvals, the published card, snapshot, bento
+import, and finally serve. Before the first step a root whose board is not
+sealed gets a demo board: an Ed25519 software key for every roster member
+(``.harmcast/keys/demo/``, marked ``demo`` in the policy and in each decision)
+and a sealed genesis policy holding their public keys. With
 ``dask.enabled`` ingest, panel, features and train run on one Dask cluster,
 opened before the first of them and closed after the last (before serving).
 """
@@ -62,6 +66,38 @@ def _engine(params) -> Iterator[None]:
         yield
 
 
+def _demo_board(params) -> dict[str, Path]:
+    """Seal a demo board when the root has none; return the demo members' key files."""
+    from governance.auditlog import default_log_path
+    from governance.board import add_member_key, is_sealed, seal_genesis, start_setup
+    from governance.keys import demo_key_path
+    from governance.policy import project_policy_path
+    from governance.signing import ed25519_key_record, generate_ed25519, write_private_key
+    from training.config import tracking_uri
+
+    root = params.paths.root
+    with fail_clearly():
+        if not is_sealed(root):
+            draft = start_setup(root, project_policy_path(params.paths))
+            from governance.policy import load_policy
+
+            for member in load_policy(draft).board.roster:
+                key = generate_ed25519()
+                write_private_key(key, demo_key_path(root, member.id))
+                add_member_key(root, member.id, ed25519_key_record(key, demo=True))
+            chain = seal_genesis(
+                root, audit_log=default_log_path(root), tracking_uri=tracking_uri(params),
+                model_name=params.tracking.registered_model,
+                policy_path=params.paths.resolve("policy"),
+            )  # fmt: skip
+            console.print(f"demo board sealed: policy {chain.genesis_sha256[:12]}, software "
+                          f"keys in {demo_key_path(root, 'x').parent} (demo only)")  # fmt: skip
+    keys = {}
+    for path in sorted(demo_key_path(root, "x").parent.glob("*.key")):
+        keys[path.stem] = path
+    return keys
+
+
 def _pending_version(params) -> int:
     """Return the newest registered version (the one the job just registered)."""
     from governance.review import list_versions
@@ -96,6 +132,7 @@ def run(
     from harmcast.cli import app
 
     params = get_params(params_file, root)
+    demo_keys = _demo_board(params)
     with fail_clearly():
         policy = load_policy(project_policy_path(params.paths))
     packaged = Path(policy.path) == DEFAULT_POLICY_PATH
@@ -115,11 +152,16 @@ def run(
             _invoke(app, [step, *common])
 
     version = _pending_version(params)
-    for reviewer in policy.board.demo_reviewers:
+    _invoke(app, ["card", "--version", str(version), *common])
+    for member in policy.board.demo_reviewers:
+        if member not in demo_keys:
+            err_console.print(f"[bold red]no demo key for {member}: the board is not a demo "
+                              "board; its members approve with their own keys.")  # fmt: skip
+            raise typer.Exit(code=1)
         _invoke(
             app,
-            ["review", "approve", "--version", str(version), "--reviewer", reviewer,
-             "--rationale", DEMO_RATIONALE, *common],
+            ["review", "approve", "--version", str(version), "--member", member,
+             "--key", str(demo_keys[member]), "--rationale", DEMO_RATIONALE, *common],
         )  # fmt: skip
     _invoke(app, ["card", "--version", str(version), *common])
     _invoke(app, ["snapshot", *common])

@@ -24,9 +24,15 @@ def _read_frame(path: Path):
 
 
 def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
-    """Forecast every area for the next weeks with the production model (data/09_snapshot)."""
+    """Forecast every area for the next weeks with the production model (data/09_snapshot).
+
+    Only a servable production version (``check_servable``) may make it; the
+    snapshot's hash is recorded in the audit log (signed) and on the version.
+    """
     from governance.policy import load_policy, project_policy_path
-    from serving.snapshot import build_snapshot, write_snapshot
+    from governance.provenance import Governance
+    from governance.servable import record_snapshot
+    from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import load_forecaster, resolve_approved
     from training.config import tracking_uri
 
@@ -34,8 +40,9 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     paths, uri = params.paths, tracking_uri(params)
     with fail_clearly():
         approved = resolve_approved(
-            uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards")
-        )
+            uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards"),
+            root=paths.root,
+        )  # fmt: skip
         forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
         built = build_snapshot(
             _read_frame(paths.resolve("features") / "features.parquet"),
@@ -46,16 +53,18 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
             model_version=approved.version,
         )
         written = write_snapshot(built, paths.resolve("snapshot"))
+        digest = snapshot_sha256(paths.resolve("snapshot"))
+        record_snapshot(Governance.from_params(params), approved.name, approved.version, digest)
     meta = written.meta
     console.print(
         f"[green]snapshot[/] {approved.name} v{approved.version}: origin week "
         f"{meta.origin_week}, {meta.n_areas} areas x horizons {list(meta.horizons)} -> "
-        f"{paths.resolve('snapshot')} (sha256 {meta.sha256[:12]})"
+        f"{paths.resolve('snapshot')} (sha256 {digest[:12]}, recorded)"
     )
 
 
 def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
-    """Import the approved production model, card and snapshot into the BentoML store."""
+    """Import the servable production model, its card and recorded snapshot into BentoML."""
     from serving.store import import_to_bentoml, resolve_approved, write_model_tag
     from training.config import tracking_uri
 
@@ -63,8 +72,9 @@ def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None)
     paths, uri = params.paths, tracking_uri(params)
     with fail_clearly():
         approved = resolve_approved(
-            uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards")
-        )
+            uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards"),
+            root=paths.root, snapshot_dir=paths.resolve("snapshot"),
+        )  # fmt: skip
         tag = import_to_bentoml(
             approved,
             approved.card_dir,
@@ -87,7 +97,11 @@ def serve(
     from training.config import tracking_uri
 
     params = get_params(params_file, root)
-    env = {**os.environ, "HARMCAST_TRACKING_URI": tracking_uri(params)}
+    env = {
+        **os.environ,
+        "HARMCAST_TRACKING_URI": tracking_uri(params),
+        "HARMCAST_ROOT": str(params.paths.root.resolve()),
+    }
     if model:
         env["HARMCAST_BENTO_MODEL"] = model
     if params_file is not None:

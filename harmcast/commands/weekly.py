@@ -84,6 +84,7 @@ def weekly(
         )
     refresh = result.snapshot
     if refresh.refreshed:
+        _record_refresh(params, refresh)
         console.print(
             f"[green]snapshot refreshed[/] with {refresh.model_name} version "
             f"{refresh.model_version} (the production version): origin week {refresh.origin_week}"
@@ -94,6 +95,19 @@ def weekly(
             "previous snapshot; only the approved production version may refresh it."
         )
     console.print(f"log: {result.log_path}; report: {result.report_path}")
+
+
+def _record_refresh(params, refresh) -> None:
+    """Record the refreshed snapshot's hash, as ``harmcast snapshot`` does."""
+    from governance.provenance import Governance
+    from governance.servable import record_snapshot
+    from serving.snapshot import snapshot_sha256
+
+    with fail_clearly():
+        digest = snapshot_sha256(params.paths.resolve("snapshot"))
+        record_snapshot(
+            Governance.from_params(params), refresh.model_name, refresh.model_version, digest
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,27 @@ pytestmark = pytest.mark.slow
 
 TOKEN = "bento-build-token"
 # what serving/bentofile.yaml includes, plus the bentofile and requirements themselves
-SOURCES = ("serving", "training/__init__.py", "training/config.py", "training/errors.py")
+SOURCES = (
+    "serving",
+    "training/__init__.py",
+    "training/config.py",
+    "training/errors.py",
+    *(
+        f"governance/{name}.py"
+        for name in (
+            "__init__",
+            "evidence",
+            "signing",
+            "policy",
+            "board",
+            "keys",
+            "auditlog",
+            "ledger",
+            "provenance",
+            "servable",
+        )
+    ),  # fmt: skip
+)
 
 
 def build_context(tmp_path, tag):
