@@ -69,8 +69,11 @@ def _pages(app: FastAPI) -> None:
             return RedirectResponse("/signin", status_code=303)
         settings = request.app.state.settings
         page = version_page(settings, str(version))
-        decisions = ledger.decisions_for(settings, str(version))
-        return _page(request, "version.html.j2", page=page, decisions=decisions,
+        try:
+            decisions, problem = ledger.decisions(settings, str(version)), None
+        except HarmcastError as exc:
+            decisions, problem = [], str(exc)
+        return _page(request, "version.html.j2", page=page, decisions=decisions, problem=problem,
                      quorum=ledger.policy_of(settings).board.quorum)  # fmt: skip
 
     @app.get("/signin", response_class=HTMLResponse)

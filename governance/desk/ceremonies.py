@@ -9,6 +9,7 @@ desk answers 429 until the window has passed.
 from __future__ import annotations
 
 import json
+from base64 import b64decode
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,8 +26,8 @@ from governance.desk.passkeys import (
     verify_registration,
 )
 from governance.desk.settings import DeskSettings
-from governance.registry import ALIAS_PREVIOUS
-from training.errors import ReviewError
+from governance.review import production_version
+from training.errors import HarmcastError
 
 __all__ = [
     "ceremony_router",
@@ -35,7 +36,8 @@ __all__ = [
     "NOT_SIGNED_IN",
     "NO_CEREMONY",
     "NO_RATIONALE",
-    "NO_PREVIOUS",
+    "NO_PRODUCTION",
+    "NO_VERSION",
 ]
 
 TOO_MANY = "too many failed attempts: sign-in is locked for a while"
@@ -43,7 +45,8 @@ REFUSED = "sign-in refused: {reason}"
 NOT_SIGNED_IN = "sign in first"
 NO_CEREMONY = "no ceremony in progress: start again"
 NO_RATIONALE = "a written rationale is required"
-NO_PREVIOUS = "there is no previous version to roll back to"
+NO_PRODUCTION = "no version is in production: there is nothing to roll back"
+NO_VERSION = "a version is required"
 
 
 class MemberIn(BaseModel):
@@ -176,6 +179,13 @@ def _enrol_routes(router: APIRouter) -> None:
                              "status": how})  # fmt: skip
 
 
+def _decision_version(settings: DeskSettings, body: DecisionIn) -> str | None:
+    """The version a decision is about: a rollback withdraws the version in production."""
+    if body.decision != "rollback":
+        return str(body.version) if body.version is not None else None
+    return production_version(model_name=settings.model_name, tracking_uri=settings.tracking_uri)
+
+
 def _decision_routes(router: APIRouter, cookie: str) -> None:
     @router.post("/api/decisions/options")
     def decision_options(request: Request, body: DecisionIn) -> Response:
@@ -185,25 +195,20 @@ def _decision_routes(router: APIRouter, cookie: str) -> None:
             return _error(NOT_SIGNED_IN, 401)
         if not body.rationale.strip():
             return _error(NO_RATIONALE, 400)
-        version = str(body.version) if body.version is not None else None
-        if body.decision == "rollback":
-            from governance.registry import client_for
-
-            try:
-                prev = client_for(settings.tracking_uri).get_model_version_by_alias(
-                    settings.model_name, ALIAS_PREVIOUS)  # fmt: skip
-            except Exception:  # noqa: BLE001 - MLflow raises its own error for a missing alias
-                return _error(NO_PREVIOUS, 409)
-            version = str(prev.version)
+        version = _decision_version(settings, body)
         if version is None:
-            return _error("a version is required", 400)
-        payload = ledger.decision_payload(settings, version=version, decision=body.decision,
-                                          rationale=body.rationale, member=session.member)  # fmt: skip
-        challenge = ledger.challenge_for(payload)
-        session.pending = {"payload": payload, "challenge": challenge}
+            return _error(NO_VERSION if body.decision != "rollback" else NO_PRODUCTION, 409)
+        try:
+            unsigned, challenge = ledger.prepare(
+                settings, version=version, decision=body.decision, rationale=body.rationale,
+                member=session.member,
+            )  # fmt: skip
+        except HarmcastError as exc:
+            return _error(str(exc), 403)
+        session.pending = {"envelope": unsigned, "challenge": challenge}
         keys = ledger.member_keys(settings, session.member)
-        return _options(authentication_options(rp_id=settings.rp_id, keys=keys,
-                                               challenge=challenge))  # fmt: skip
+        ceremony = authentication_options(rp_id=settings.rp_id, keys=keys, challenge=challenge)
+        return _options(ceremony)
 
     @router.post("/api/decisions/submit")
     def decision_submit(request: Request, body: SignatureIn) -> Response:
@@ -215,18 +220,21 @@ def _decision_routes(router: APIRouter, cookie: str) -> None:
         if not pending:
             return _error(NO_CEREMONY, 400)
         try:
-            key = verify_assertion(body.credential, member=session.member,
-                                   keys=ledger.member_keys(settings, session.member),
-                                   challenge=pending["challenge"], rp_id=settings.rp_id,
-                                   origins=list(settings.origins))  # fmt: skip
-            envelope = ledger.webauthn_envelope(pending["payload"], key, body.credential)
-            outcome = ledger.submit_decision(settings, envelope)
-        except (PasskeyError, ReviewError) as exc:
+            key = verify_assertion(
+                body.credential, member=session.member,
+                keys=ledger.member_keys(settings, session.member),
+                challenge=pending["challenge"], rp_id=settings.rp_id,
+                origins=list(settings.origins),
+            )  # fmt: skip
+            outcome = ledger.sign_and_submit(settings, pending["envelope"], key, body.credential)
+        except HarmcastError as exc:
             return _error(str(exc), 403)
-        payload = json.loads(pending["payload"])
-        return JSONResponse({"decision": payload["decision"], "version": payload["version"],
-                             "fingerprint": key["fingerprint"], "status": outcome.status,
-                             "production": outcome.production})  # fmt: skip
+        statement = json.loads(b64decode(pending["envelope"]["payload"]))
+        return JSONResponse(
+            {"decision": statement["decision"], "version": statement["version"],
+             "fingerprint": key["fingerprint"], "status": outcome.status,
+             "production": outcome.production}
+        )  # fmt: skip
 
 
 def ceremony_router(cookie: str) -> APIRouter:

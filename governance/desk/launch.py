@@ -7,7 +7,6 @@ from typing import Any
 
 from governance.auditlog import default_log_path
 from governance.desk.settings import DeskSettings
-from governance.policy import project_policy_path
 from training.config import tracking_uri
 
 __all__ = ["desk_settings", "desk_origins"]
@@ -28,7 +27,8 @@ def desk_settings(
         root=root,
         tracking_uri=tracking_uri(params),
         model_name=params.tracking.registered_model,
-        policy_path=project_policy_path(params.paths),
+        # The root's own policy file: the sealed chain's head once the board is set up.
+        policy_path=params.paths.resolve("policy"),
         audit_log=default_log_path(root),
         cards_root=params.paths.resolve("model_cards"),
         rp_id=rp_id,

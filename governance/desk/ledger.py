@@ -1,52 +1,152 @@
-"""The desk's link to the board's signed record: members' keys and signed decisions.
+"""The desk's link to the board's signed record (``governance.board``,
+``governance.review``, ``governance.ledger``).
 
-A decision is a DSSE envelope whose payload is the canonical JSON of
-``{model, version, model_sha256, gate_report_sha256, policy_sha256, card_sha256,
-decision, rationale, member, issued_at}``; a passkey signs it with the WebAuthn
-challenge SHA-256(PAE(payloadType, payload)).
+Members' passkeys live in the policy: added to the draft genesis while the
+board is being set up, or proposed as a policy amendment once it is sealed.
+Decisions are prepared by ``governance.review.prepare_decision``, signed in the
+browser with the WebAuthn challenge SHA-256(PAE(payloadType, payload)), and
+submitted to ``governance.review.submit_decision``, which verifies them against
+the policy in force.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from securesystemslib.dsse import Envelope
+import yaml
 
+from governance.board import (
+    add_member_key,
+    board_dir,
+    is_sealed,
+    policy_in_force,
+    propose_amendment,
+)
 from governance.desk.settings import DeskSettings
-from governance.cards.builder import card_dir
-from governance.evidence import canonical_json, sha256_bytes, sha256_file
-from governance.policy import Policy, load_policy
-from governance.registry import TAG_POLICY, client_for
+from governance.ledger import DecisionRecord, decisions_for
+from governance.policy import Policy, load_policy, project_policy_path
+from governance.provenance import Governance
+from governance.review import ReviewOutcome, prepare_decision, submit_decision
+from governance.signing import (
+    b64url_decode,
+    envelope_from_dict,
+    envelope_to_dict,
+    webauthn_challenge,
+    webauthn_signature_entry,
+)
+from training.config import Paths
 
 __all__ = [
-    "PAYLOAD_TYPE",
-    "KEYS_FILE",
-    "SignedDecision",
+    "ENROLLED_DRAFT",
+    "ENROLLED_AMENDMENT",
+    "governance_of",
     "policy_of",
     "roster",
     "member_keys",
     "add_passkey",
-    "decision_payload",
-    "challenge_for",
-    "webauthn_envelope",
-    "submit_decision",
-    "decisions_for",
+    "prepare",
+    "sign_and_submit",
+    "decisions",
 ]
 
-PAYLOAD_TYPE = "application/vnd.harmcast.decision+json"
-KEYS_FILE = "passkeys.json"
-TAG_MODEL_SHA = "harmcast.model_sha256"
-TAG_GATE_SHA = "harmcast.gate_report_sha256"
+ENROLLED_DRAFT = "added to the draft genesis (in force once the board is sealed)"
+ENROLLED_AMENDMENT = (
+    "proposed as policy amendment {sha}: it takes effect once {quorum} members sign it"
+)
+
+
+def governance_of(settings: DeskSettings) -> Governance:
+    """Where the project's governance evidence lives."""
+    return Governance.for_root(
+        settings.root, tracking_uri=settings.tracking_uri, audit_log=settings.audit_log,
+        cards_root=settings.cards_root, policy_path=settings.policy_path,
+    )  # fmt: skip
+
+
+def _draft(settings: DeskSettings) -> Path:
+    return board_dir(settings.root) / "draft.yaml"
+
+
+def policy_of(settings: DeskSettings) -> Policy:
+    """Return the policy in force, the draft genesis during setup, or the project's policy."""
+    if is_sealed(settings.root):
+        return policy_in_force(settings.root, policy_path=settings.policy_path).head
+    if _draft(settings).is_file():
+        return load_policy(_draft(settings))
+    path = settings.policy_path
+    return load_policy(path if path.is_file() else project_policy_path(Paths()))
+
+
+def roster(settings: DeskSettings) -> dict[str, str]:
+    """Return member id -> name."""
+    return {r.id: r.name for r in policy_of(settings).board.roster}
+
+
+def member_keys(settings: DeskSettings, member: str) -> list[dict[str, Any]]:
+    """Return the member's passkeys in the policy (or the draft genesis)."""
+    reviewer = policy_of(settings).board.reviewer(member)
+    keys = reviewer.keys if reviewer is not None else []
+    return [k.model_dump() for k in keys if k.type == "webauthn"]
+
+
+def add_passkey(settings: DeskSettings, member: str, key: dict[str, Any]) -> str:
+    """Enrol a member's passkey; return how it was recorded.
+
+    During setup the key joins the draft genesis. Once the board is sealed the
+    policy changes only by amendment, so a policy with the key added is
+    proposed and awaits a quorum's signatures.
+    """
+    if not is_sealed(settings.root):
+        add_member_key(settings.root, member, key)
+        return ENROLLED_DRAFT
+    current = yaml.safe_load(settings.policy_path.read_text())
+    for entry in current["board"]["roster"]:
+        if entry["id"] == member:
+            entry["keys"] = [*entry.get("keys", []), key]
+    with tempfile.TemporaryDirectory() as tmp:
+        proposed = Path(tmp) / "policy.yaml"
+        proposed.write_text(yaml.safe_dump(current, sort_keys=False, allow_unicode=True))
+        proposal = propose_amendment(
+            settings.root, proposed, rationale=f"enrol a passkey for {member}",
+            policy_path=settings.policy_path,
+        )  # fmt: skip
+    return ENROLLED_AMENDMENT.format(sha=proposal.policy_sha256[:12], quorum=proposal.quorum)
+
+
+def prepare(
+    settings: DeskSettings, *, version: str, decision: str, rationale: str, member: str
+) -> tuple[dict[str, Any], bytes]:
+    """Return the unsigned decision envelope (JSON form) and its WebAuthn challenge."""
+    envelope = prepare_decision(
+        governance_of(settings), model_name=settings.model_name, version=version,
+        decision=decision, member=member, rationale=rationale,
+    )  # fmt: skip
+    return envelope_to_dict(envelope), webauthn_challenge(envelope)
+
+
+def sign_and_submit(
+    settings: DeskSettings, unsigned: dict[str, Any], key: dict[str, Any], credential: dict
+) -> ReviewOutcome:
+    """Add the passkey assertion to the envelope and submit it to the board's record."""
+    envelope = envelope_from_dict(unsigned)
+    response = credential["response"]
+    webauthn_signature_entry(
+        envelope,
+        credential_id=b64url_decode(key["credential_id"]),
+        cose_public_key=b64url_decode(key["public_key"]),
+        authenticator_data=b64url_decode(response["authenticatorData"]),
+        client_data_json=b64url_decode(response["clientDataJSON"]),
+        signature=b64url_decode(response["signature"]),
+    )
+    return submit_decision(governance_of(settings), envelope_to_dict(envelope))
 
 
 @dataclass(frozen=True)
 class SignedDecision:
-    """One decision as the desk shows it: who signed, when, with which key, and whether it verifies."""
+    """One verified decision as the desk shows it: who signed, when, with which key."""
 
     member: str
     name: str
@@ -54,164 +154,26 @@ class SignedDecision:
     rationale: str
     issued_at: str
     fingerprint: str
-    valid: bool
+    key_type: str
 
 
-def policy_of(settings: DeskSettings) -> Policy:
-    """The policy the desk governs by."""
-    return load_policy(settings.policy_path)
-
-
-def roster(settings: DeskSettings) -> dict[str, str]:
-    """Member id -> name."""
-    return {r.id: r.name for r in policy_of(settings).board.roster}
-
-
-def _keys_path(settings: DeskSettings) -> Path:
-    return settings.desk_dir / KEYS_FILE
-
-
-def member_keys(settings: DeskSettings, member: str) -> list[dict[str, Any]]:
-    """The member's enrolled keys."""
-    path = _keys_path(settings)
-    stored = json.loads(path.read_text()) if path.is_file() else {}
-    return list(stored.get(member, []))
-
-
-def add_passkey(settings: DeskSettings, member: str, key: dict[str, Any]) -> str:
-    """Enrol ``key`` for ``member``; return how it was recorded."""
-    path = _keys_path(settings)
-    stored = json.loads(path.read_text()) if path.is_file() else {}
-    stored.setdefault(member, []).append(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
-    return "enrolled"
-
-
-def _evidence(settings: DeskSettings, version: str) -> dict[str, str | None]:
-    mv = client_for(settings.tracking_uri).get_model_version(settings.model_name, version)
-    tags = dict(mv.tags)
-    card = card_dir(settings.cards_root, settings.model_name, version) / "card.json"
-    return {
-        "model_sha256": tags.get(TAG_MODEL_SHA, ""),
-        "gate_report_sha256": tags.get(TAG_GATE_SHA, ""),
-        "policy_sha256": tags.get(TAG_POLICY, ""),
-        "card_sha256": sha256_file(card) if card.is_file() else None,
-    }
-
-
-def decision_payload(
-    settings: DeskSettings, *, version: str, decision: str, rationale: str, member: str
-) -> bytes:
-    """The canonical JSON payload of one member's decision on one version."""
-    evidence = _evidence(settings, version)
-    return canonical_json(
-        {
-            "model": settings.model_name,
-            "version": str(version),
-            "model_sha256": evidence["model_sha256"],
-            "gate_report_sha256": evidence["gate_report_sha256"],
-            "policy_sha256": evidence["policy_sha256"],
-            "card_sha256": evidence["card_sha256"] if decision == "approve" else None,
-            "decision": decision,
-            "rationale": rationale.strip(),
-            "member": member,
-            "issued_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    )
-
-
-def challenge_for(payload: bytes) -> bytes:
-    """The WebAuthn challenge that signs ``payload``: SHA-256(PAE(payloadType, payload))."""
-    return bytes.fromhex(sha256_bytes(Envelope(payload, PAYLOAD_TYPE, {}).pae()))
-
-
-def _b64url_to_std(value: str) -> str:
-    raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    return base64.b64encode(raw).decode()
-
-
-def webauthn_envelope(payload: bytes, key: dict[str, Any], credential: dict[str, Any]) -> dict:
-    """The DSSE envelope (JSON) of ``payload`` signed by a passkey assertion."""
-    response = credential["response"]
-    return {
-        "payload": base64.b64encode(payload).decode(),
-        "payloadType": PAYLOAD_TYPE,
-        "signatures": [
-            {
-                "keyid": key["fingerprint"],
-                "sig": _b64url_to_std(response["signature"]),
-                "authenticator_data": response["authenticatorData"],
-                "client_data_json": response["clientDataJSON"],
-                "signature": response["signature"],
-                "credential_id": credential["id"],
-            }
-        ],
-    }
-
-
-def _decisions_dir(settings: DeskSettings, version: str) -> Path:
-    return settings.desk_dir / "decisions" / settings.model_name / f"v{version}"
-
-
-def _payload_of(envelope: dict) -> dict[str, Any]:
-    return json.loads(base64.b64decode(envelope["payload"]))
-
-
-def submit_decision(settings: DeskSettings, envelope: dict) -> Any:
-    """Record a signed decision and act on it (approve, reject or roll back).
+def decisions(settings: DeskSettings, version: str) -> list[SignedDecision]:
+    """Return every decision on ``version``, each verified against the policy chain.
 
     Raises
     ------
-    ReviewError
-        When the review rules refuse it (off roster, rejected, duplicate member...).
+    SignatureError, PolicyNotInForce
+        When a decision in the log or the policy chain does not verify.
     """
-    from governance import review
-
-    payload = _payload_of(envelope)
-    action = {"approve": review.approve, "reject": review.reject}.get(payload["decision"])
-    common = {"model_name": settings.model_name, "reviewer": payload["member"],
-              "rationale": payload["rationale"], "policy": policy_of(settings),
-              "tracking_uri": settings.tracking_uri, "audit_log": settings.audit_log}  # fmt: skip
-    if action is None:
-        outcome = review.rollback(**common)
-    else:
-        outcome = action(version=payload["version"], **common)
-    folder = _decisions_dir(settings, payload["version"])
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{len(list(folder.glob('*.json'))) + 1:03d}-{payload['member']}.json"
-    (folder / name).write_text(json.dumps(envelope, indent=2) + "\n")
-    return outcome
-
-
-def _verifies(settings: DeskSettings, envelope: dict, member: str) -> tuple[str, bool]:
-    from governance.desk.passkeys import PasskeyError, verify_assertion
-
-    sig = envelope["signatures"][0]
-    credential = {
-        "id": sig["credential_id"], "rawId": sig["credential_id"], "type": "public-key",
-        "response": {"authenticatorData": sig["authenticator_data"],
-                     "clientDataJSON": sig["client_data_json"], "signature": sig["signature"]},
-    }  # fmt: skip
-    payload = base64.b64decode(envelope["payload"])
-    try:
-        key = verify_assertion(credential, member=member, keys=member_keys(settings, member),
-                               challenge=challenge_for(payload), rp_id=settings.rp_id,
-                               origins=list(settings.origins))  # fmt: skip
-    except PasskeyError:
-        return sig.get("keyid", ""), False
-    return key["fingerprint"], True
-
-
-def decisions_for(settings: DeskSettings, version: str) -> list[SignedDecision]:
-    """Every signed decision on ``version``, each verified again."""
+    if not is_sealed(settings.root):
+        return []
     names = roster(settings)
-    found = []
-    folder = _decisions_dir(settings, version)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        envelope = json.loads(path.read_text())
-        p = _payload_of(envelope)
-        fingerprint, valid = _verifies(settings, envelope, p["member"])
-        found.append(SignedDecision(p["member"], names.get(p["member"], ""), p["decision"],
-                                    p["rationale"], p["issued_at"], fingerprint, valid))  # fmt: skip
-    return found
+    records: list[DecisionRecord] = decisions_for(
+        settings.root, settings.model_name, version, audit_log=settings.audit_log,
+        policy_path=settings.policy_path,
+    )  # fmt: skip
+    return [
+        SignedDecision(r.member, names.get(r.member, ""), r.decision, r.rationale, r.issued_at,
+                       r.key_fingerprint, r.key_type)  # fmt: skip
+        for r in records
+    ]

@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import webauthn
-from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
@@ -26,7 +24,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from governance.evidence import sha256_bytes
+from governance.signing import webauthn_key_record
 from training.errors import HarmcastError
 
 __all__ = [
@@ -35,7 +33,6 @@ __all__ = [
     "BAD_ASSERTION",
     "BAD_ATTESTATION",
     "UNKNOWN_CREDENTIAL",
-    "fingerprint",
     "registration_options",
     "verify_registration",
     "authentication_options",
@@ -57,11 +54,6 @@ class Ceremony:
 
     options_json: str
     challenge: bytes
-
-
-def fingerprint(public_key: bytes) -> str:
-    """Return the key fingerprint: first 16 hex digits of SHA-256 of the public key bytes."""
-    return sha256_bytes(public_key)[:16]
 
 
 def registration_options(
@@ -104,14 +96,8 @@ def verify_registration(
         )
     except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
         raise PasskeyError(BAD_ATTESTATION.format(reason=exc)) from exc
-    public_key = verified.credential_public_key
-    return {
-        "type": "webauthn",
-        "public_key": bytes_to_base64url(public_key),
-        "credential_id": bytes_to_base64url(verified.credential_id),
-        "fingerprint": fingerprint(public_key),
-        "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    record = webauthn_key_record(verified.credential_id, verified.credential_public_key)
+    return record.model_dump()
 
 
 def _descriptors(keys: list[dict[str, Any]]) -> list[PublicKeyCredentialDescriptor]:

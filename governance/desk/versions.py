@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
 
 from governance.desk.settings import DeskSettings
 from governance.cards.builder import card_dir
@@ -90,7 +91,10 @@ def read_card(settings: DeskSettings, version: str) -> tuple[ModelCard | None, P
     path = card_dir(settings.cards_root, settings.model_name, version) / "card.json"
     if not path.is_file():
         return None, None
-    return ModelCard.model_validate_json(path.read_text()), path
+    try:
+        return ModelCard.model_validate_json(path.read_text()), path
+    except ValidationError:
+        return None, path
 
 
 def _grouping_of(name: str) -> str | None:

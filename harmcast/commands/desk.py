@@ -26,6 +26,7 @@ def serve(
     ] = "localhost",
 ) -> None:
     """Start the review desk: members sign in and sign decisions with their passkeys."""
+    import mlflow
     import uvicorn
 
     from governance.desk.app import create_app
@@ -34,6 +35,9 @@ def serve(
     params = get_params(params_file, root)
     with fail_clearly():
         settings = desk_settings(params, host=host, port=port, rp_id=rp_id)
+    # MLflow resolves models:/m-<id> through the process-wide URIs: this process's are the root's.
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
     console.print(f"board desk on http://{rp_id}:{port}/ (root {settings.root})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -21,33 +21,28 @@ from desk_browser import (
 from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
 from typer.testing import CliRunner
 
-from governance.auditlog import default_log_path
+from governance.board import board_dir, seal_genesis, start_setup
 from governance.desk.ceremonies import TOO_MANY
-from governance.registry import register_candidate
+from governance.policy import DEFAULT_POLICY_PATH
+from governance.provenance import Governance
 from governance.review import production_version, show_version
+from governance.servable import check_servable
 from harmcast.cli import app
+from tests.governance.governed import Project, audited_report, register_logged
+from training.errors import NotApproved
 
 pytestmark = pytest.mark.slow
 playwright = pytest.importorskip("playwright.sync_api")
+ENROLLED = ("r.adeyemi", "t.hughes", "m.siddiqui")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A root with three gate-passed pending versions and a draft card for version 1."""
+    """A root whose board is being set up (a draft genesis) and an empty registry."""
     root = tmp_path_factory.mktemp("desk")
     (root / "mlruns").mkdir()
-    uri, pol = tracking_uri(root / "mlruns"), policy()
-    log = default_log_path(root)
-    for seed in range(3):
-        run_id, model_uri = log_candidate(uri, seed=seed)
-        paths = write_reports(root, run_id, model_uri, pol.sha256)
-        register_candidate(
-            run_id=run_id, model_uri=model_uri, gate_report=paths["gate"], model_name=MODEL_NAME,
-            policy=pol, data_sha256="d" * 64, code_version="abc", backtest_metrics={},
-            tracking_uri=uri, audit_log=log, report_files=[paths["gate"]],
-        )  # fmt: skip
-    result = CliRunner().invoke(app, ["card", "--version", "1", "--root", str(root)])
-    assert result.exit_code == 0, result.output
+    uri = tracking_uri(root / "mlruns")
+    start_setup(root, DEFAULT_POLICY_PATH)
     return {"root": root, "uri": uri}
 
 
@@ -68,6 +63,15 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def members():
+    """Each member's own browser context (and so their own authenticator)."""
+    found: dict = {}
+    yield found
+    for context, _ in found.values():
+        context.close()
+
+
 def _code(root, member: str) -> str:
     result = CliRunner().invoke(app, ["board", "enrol", "--member", member, "--root", str(root)])
     assert result.exit_code == 0, result.output
@@ -79,8 +83,8 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
 
 
-def _member_page(browser, desk, member: str):
-    """A fresh browser context with its own authenticator; enrol, then sign in."""
+def _enrol(browser, desk, member: str):
+    """A fresh browser context with its own authenticator; enrol the member's passkey."""
     context = browser.new_context()
     page = context.new_page()
     add_authenticator(context, page)
@@ -88,13 +92,28 @@ def _member_page(browser, desk, member: str):
     page.get_by_label("Board member id").fill(member)
     page.get_by_label("One-time enrolment code").fill(_code(desk["root"], member))
     page.get_by_role("button", name="Create passkey").click()
-    page.get_by_text(re.compile(f"Passkey enrolled for {re.escape(member)}")).wait_for()
-    _shot(page, f"enrol-{member}")
+    page.get_by_text(re.compile(f"Passkey for {re.escape(member)} .* added to the draft")).wait_for()
+    return context, page
+
+
+def _sign_in(desk, page, member: str) -> None:
     page.goto(f"{desk['url']}/signin")
     page.get_by_label("Board member id").fill(member)
     page.get_by_role("button", name="Sign in with passkey").click()
     page.wait_for_url(f"{desk['url']}/")
-    return context, page
+
+
+def _register(desk, chain, seed: int) -> str:
+    """Log, audit (a gate report naming its subject) and register a candidate; draft its card."""
+    root, uri = desk["root"], desk["uri"]
+    gov = Governance.for_root(root, tracking_uri=uri)
+    project = Project(root, uri, gov, {}, chain)
+    run_id, model_uri = log_candidate(uri, seed=seed)
+    write_reports(root, run_id, model_uri, chain.head.sha256)
+    version = register_logged(project, run_id, model_uri, audited_report(project, run_id, model_uri))
+    result = CliRunner().invoke(app, ["card", "--version", version, "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    return version
 
 
 def _decide(page, desk, version: int, button: str, rationale: str) -> str:
@@ -113,22 +132,34 @@ def _production(desk):
     return production_version(model_name=MODEL_NAME, tracking_uri=desk["uri"])
 
 
-def test_two_members_sign_separately_and_quorum_moves_production(browser, desk):
-    ctx_a, page_a = _member_page(browser, desk, "r.adeyemi")
-    _shot(page_a, "versions")
+def test_members_enrol_passkeys_during_setup_and_the_board_is_sealed(browser, desk, members):
+    for member in ENROLLED:
+        members[member] = _enrol(browser, desk, member)
+    _shot(members["r.adeyemi"][1], "enrol")
+    draft = (board_dir(desk["root"]) / "draft.yaml").read_text()
+    assert draft.count("type: webauthn") == len(ENROLLED)
+    chain = seal_genesis(desk["root"], audit_log=desk["root"] / "governance_log/audit.jsonl",
+                         tracking_uri=desk["uri"], model_name=MODEL_NAME)  # fmt: skip
+    for member in ENROLLED:
+        keys = chain.head.board.reviewer(member).keys
+        assert [k.type for k in keys] == ["webauthn"]
+    assert [_register(desk, chain, seed) for seed in range(3)] == ["1", "2", "3"]
+    for member, (_, page) in members.items():
+        _sign_in(desk, page, member)
+    _shot(members["r.adeyemi"][1], "versions")
+
+
+def test_two_members_sign_separately_and_quorum_moves_production(desk, members):
+    page_a, page_b = members["r.adeyemi"][1], members["t.hughes"][1]
     said = _decide(page_a, desk, 1, "Sign and approve", "Read the card: fair and better.")
     assert "Signed approve of version 1" in said
     assert _production(desk) is None
 
     # The same member approving again is refused and quorum stays unmet.
     said = _decide(page_a, desk, 1, "Sign and approve", "Approving twice.")
-    assert "already approved" in said
+    assert "has already signed approve" in said
     assert _production(desk) is None
-    assert show_version(model_name=MODEL_NAME, version=1, tracking_uri=desk["uri"]).reviewers == [
-        "r.adeyemi"
-    ]
 
-    ctx_b, page_b = _member_page(browser, desk, "t.hughes")
     said = _decide(page_b, desk, 1, "Sign and approve", "Agreed after reading the gate report.")
     assert "production is version 1" in said
     assert _production(desk) == "1"
@@ -136,26 +167,30 @@ def test_two_members_sign_separately_and_quorum_moves_production(browser, desk):
     page_b.goto(f"{desk['url']}/versions/1")
     rows = page_b.locator("#decisions tbody tr")
     assert rows.count() == 2
+    fingerprints = set()
     for member in ("r.adeyemi", "t.hughes"):
-        row = page_b.locator(f'#decisions tr[data-member="{member}"]')
-        assert re.search(r"\b[0-9a-f]{16}\b", row.inner_text())
-        assert "valid" in row.inner_text() and "does not verify" not in row.inner_text()
+        text = page_b.locator(f'#decisions tr[data-member="{member}"]').inner_text()
+        fingerprints.add(re.search(r"\b[0-9a-f]{16}\b", text).group(0))
+        assert "valid (passkey)" in text
+    assert len(fingerprints) == 2
+    assert "2 of 2 distinct members" in page_b.content()
     assert "Summary for the board" in page_b.content()
     _shot(page_b, "version")
-    ctx_a.close()
-    ctx_b.close()
 
 
-def test_rejected_version_is_never_in_production(browser, desk):
-    ctx, page = _member_page(browser, desk, "m.siddiqui")
+def test_rejected_version_is_never_servable(desk, members):
+    page = members["m.siddiqui"][1]
     said = _decide(page, desk, 2, "Sign and reject", "The fairness evidence is too thin.")
     assert "Signed reject of version 2" in said
-    status = show_version(model_name=MODEL_NAME, version=2, tracking_uri=desk["uri"])
-    assert status.status == "rejected"
-    assert _production(desk) != "2"
+    assert show_version(model_name=MODEL_NAME, version=2, tracking_uri=desk["uri"]).status == (
+        "rejected"
+    )
+    gov = Governance.for_root(desk["root"], tracking_uri=desk["uri"])
+    with pytest.raises(NotApproved, match="rejected"):
+        check_servable(gov, MODEL_NAME, "2")
+    assert _production(desk) == "1"
     page.goto(f"{desk['url']}/versions/2")
     assert page.get_by_role("button", name="Sign and approve").count() == 0
-    ctx.close()
 
 
 def test_enrolment_code_is_single_use(desk):
@@ -193,20 +228,16 @@ def test_failed_sign_ins_are_limited(browser, desk):
     context.close()
 
 
-def test_keyboard_reaches_every_control_and_text_has_contrast(browser, desk):
-    ctx, page = _member_page(browser, desk, "j.okafor")
+def test_keyboard_reaches_every_control_and_text_has_contrast(desk, members):
+    page = members["m.siddiqui"][1]
     page.goto(f"{desk['url']}/versions/3")
     seen = []
     for _ in range(40):
         page.keyboard.press("Tab")
-        seen.append(
-            page.evaluate("document.activeElement.textContent || document.activeElement.id")
-        )
+        seen.append(page.evaluate("document.activeElement.textContent || document.activeElement.id"))
     assert "Skip to content" in seen[0]
     for control in ("rationale", "Sign and approve", "Sign and reject", "Sign out"):
         assert any(control in s for s in seen), (control, seen)
-    # Enter on the focused textarea's form buttons is plain HTML: a button is reachable and focusable.
     for path in ("/", "/versions/1", "/versions/3", "/signin", "/enrol"):
         page.goto(f"{desk['url']}{path}")
         assert page.evaluate(CONTRAST_JS) == [], path
-    ctx.close()

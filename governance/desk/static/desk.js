@@ -40,7 +40,7 @@ async function enrol(form) {
     publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
   });
   const done = await postJSON("/api/enrol/verify", { member, code, credential: credential.toJSON() });
-  say(`Passkey ${done.status} for ${done.member} (key ${done.fingerprint}). You can now sign in.`);
+  say(`Passkey for ${done.member} (key ${done.fingerprint}) ${done.status}.`);
 }
 
 async function decide(form, decision) {
