@@ -84,13 +84,15 @@ def audited_report(project: Project, run_id: str, model_uri: str, **subject) -> 
     return report
 
 
-def register_logged(project: Project, run_id: str, model_uri: str, report: dict) -> str:
+def register_logged(
+    project: Project, run_id: str, model_uri: str, report: dict, metrics: dict | None = None
+) -> str:
     log_gate_report(project.uri, run_id, report)
     return str(
         register_candidate(
             run_id=run_id, model_uri=model_uri, gate_report=report, model_name=MODEL,
             policy=project.chain.head, data_sha256="d" * 64, code_version="test",
-            backtest_metrics={"poisson_deviance": 0.9}, tracking_uri=project.uri,
+            backtest_metrics=metrics or {"poisson_deviance": 0.9}, tracking_uri=project.uri,
             audit_log=project.gov.audit_log,
         ).version
     )  # fmt: skip

@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
+from mlflow_helpers import MODEL_NAME, log_candidate, write_reports
 from pydantic import ValidationError
 
 from governance.auditlog import read_log
@@ -17,39 +17,31 @@ from governance.cards.render import (
     publish_card,
 )
 from governance.cards.schema import ModelCard
-from governance.registry import register_candidate
-from governance.review import approve
+from tests.governance.governed import approve_by, audited_report, make_project, register_logged
 from training.config import load_params
 
 
-def _register(root, uri, pol, seed, metrics):
-    run_id, model_uri = log_candidate(uri, seed=seed)
-    paths = write_reports(root, run_id, model_uri, pol.sha256)
-    register_candidate(
-        run_id=run_id,
-        model_uri=model_uri,
-        gate_report=paths["gate"],
-        model_name=MODEL_NAME,
-        policy=pol,
-        data_sha256="d" * 64,
-        code_version="abc",
-        backtest_metrics=metrics,
-        tracking_uri=uri,
-        audit_log=root / "governance_log" / "audit.jsonl",
-    )
+def _register(project, seed, metrics):
+    run_id, model_uri = log_candidate(project.uri, seed=seed)
+    paths = write_reports(project.root, run_id, model_uri, project.chain.head.sha256)
+    report = audited_report(project, run_id, model_uri)
+    # The copy on disk is the one the audit logged to the run, byte for byte.
+    paths["gate"].write_text(json.dumps(report, indent=2))
+    register_logged(project, run_id, model_uri, report, metrics)
     return paths
 
 
 @pytest.fixture()
 def project(tmp_path):
-    uri, pol = tracking_uri(tmp_path), policy()
-    paths = _register(tmp_path, uri, pol, 0, {"h1.model.poisson_deviance": 0.92})
+    gp = make_project(tmp_path)
+    paths = _register(gp, 0, {"h1.model.poisson_deviance": 0.92})
     weeks = pd.date_range("2023-01-02", periods=6, freq="7D")
     features = pd.DataFrame({"target_week": weeks, "y": [1.0, 2.0, 0.0, 3.0, None, None]})
     (tmp_path / "data" / "04_features").mkdir(parents=True)
     features.to_parquet(tmp_path / "data" / "04_features" / "features.parquet")
     inputs = CardInputs.from_params(load_params(root=tmp_path))
-    return {"uri": uri, "policy": pol, "paths": paths, "inputs": inputs, "root": tmp_path}
+    return {"uri": gp.uri, "policy": gp.chain.head, "paths": paths, "inputs": inputs,
+            "root": tmp_path, "gp": gp}  # fmt: skip
 
 
 def _publish(p, version=1):
@@ -63,16 +55,8 @@ def _publish(p, version=1):
 
 
 def _approve_both(p, version):
-    for who in ("r.adeyemi", "m.siddiqui"):
-        approve(
-            model_name=MODEL_NAME,
-            version=version,
-            reviewer=who,
-            rationale="read it",
-            policy=p["policy"],
-            tracking_uri=p["uri"],
-            audit_log=p["inputs"].audit_log,
-        )
+    _publish(p, version)  # the draft the members review
+    approve_by(p["gp"], str(version), members=("r.adeyemi", "m.siddiqui"), rationale="read it")
 
 
 def test_draft_card_matches_the_measured_reports(project):
@@ -150,7 +134,11 @@ def test_published_card_hash_equals_tag_and_is_never_overwritten(project):
     assert tag == hashlib.sha256(card_bytes).hexdigest() == res.sha256
     card = json.loads(card_bytes)
     assert card["approval"]["status"] == "approved"
-    assert [d["reviewer"] for d in card["approval"]["decisions"]] == ["r.adeyemi", "m.siddiqui"]
+    decisions = card["approval"]["decisions"]
+    assert [d["reviewer"] for d in decisions] == ["r.adeyemi", "m.siddiqui"]
+    keys = {r.id: r.keys[0].fingerprint for r in project["policy"].board.roster}
+    assert [d["key_fingerprint"] for d in decisions] == [keys["r.adeyemi"], keys["m.siddiqui"]]
+    assert all(d["key_type"] == "ed25519" and d["at"] for d in decisions)
     assert card["approval"]["audit_log_verified"] is True
     assert "production" in card["approval"]["aliases"]
     assert read_log(project["inputs"].audit_log)[-1]["action"] == "publish"
@@ -163,9 +151,7 @@ def test_published_card_hash_equals_tag_and_is_never_overwritten(project):
 def test_changes_against_production(project):
     _approve_both(project, 1)
     _publish(project)
-    _register(
-        project["root"], project["uri"], project["policy"], 1, {"h1.model.poisson_deviance": 0.88}
-    )
+    _register(project["gp"], 1, {"h1.model.poisson_deviance": 0.88})
     card = _publish(project, version=2).card
     assert card.changes.compared_with == "1"
     change = next(m for m in card.changes.metrics if m.metric == "h1.model.poisson_deviance")
@@ -183,3 +169,28 @@ def test_every_section_is_required_and_schema_export_is_current(project):
             ModelCard.model_validate(broken)
     assert ModelCard.model_validate(card).model_details.version == "1"
     assert json.loads(JSON_SCHEMA_PATH.read_text()) == ModelCard.model_json_schema()
+
+
+def test_card_of_a_forged_version_is_refused(project):
+    """Attack: mlflow.register_model plus tags copied from an approved version."""
+    import mlflow
+
+    from training.errors import NotApproved
+
+    _approve_both(project, 1)
+    _publish(project)
+    client = MlflowClient(project["uri"])
+    _, model_uri = log_candidate(project["uri"], seed=5)
+    forged = str(mlflow.register_model(model_uri, MODEL_NAME).version)
+    for key, value in client.get_model_version(MODEL_NAME, "1").tags.items():
+        client.set_model_version_tag(MODEL_NAME, forged, key, value)
+    with pytest.raises(NotApproved, match="holds no gate report"):
+        _publish(project, version=forged)
+    assert not (project["root"] / "model_cards" / MODEL_NAME / f"v{forged}").exists()
+
+
+def test_draft_is_kept_once_a_member_signed_it(project):
+    first = _publish(project)
+    approve_by(project["gp"], "1", members=("r.adeyemi",))
+    again = _publish(project)
+    assert not again.published and again.sha256 == first.sha256

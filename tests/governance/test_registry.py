@@ -2,7 +2,14 @@ import json
 
 import pytest
 from mlflow import MlflowClient
-from mlflow_helpers import MODEL_NAME, gate_report, log_candidate, policy, tracking_uri
+from mlflow_helpers import (
+    MODEL_NAME,
+    gate_report,
+    log_candidate,
+    policy,
+    tracking_uri,
+    write_reports,
+)
 
 from governance.auditlog import read_log, verify_log
 from governance.registry import (
@@ -107,25 +114,44 @@ def test_cli_register_fails_naming_each_check(tmp_path):
 
 
 def test_cli_register_then_review(tmp_path):
+    """register, draft card, two members' signed approvals, published card, verify."""
     from typer.testing import CliRunner
 
+    from governance.signing import write_private_key
     from harmcast.cli import app
+    from tests.governance.board_helpers import seal_board
+    from tests.governance.governed import log_gate_report, model_sha
 
-    uri = _cli_project(tmp_path, passed=True)
+    (tmp_path / "mlruns").mkdir()
+    uri = tracking_uri(tmp_path / "mlruns")
+    keys, chain = seal_board(tmp_path, tracking_uri=uri, model_name=MODEL_NAME)
+    run_id, model_uri = log_candidate(uri)
+    write_reports(tmp_path, run_id, model_uri, chain.head.sha256)
+    report = gate_report(run_id, model_uri, chain.head.sha256)
+    report["subject"] = {"run_id": run_id, "model_sha256": model_sha(uri, model_uri),
+                         "policy_sha256": chain.head.sha256, "predictions_sha256": "p" * 64,
+                         "features_sha256": "f" * 64}  # fmt: skip
+    # What `harmcast audit` leaves: the report on disk and logged to the run, its hash tagged.
+    (tmp_path / "data/07_audit/gate_report.json").write_text(json.dumps(report, indent=2))
+    digest = log_gate_report(uri, run_id, report)
+    MlflowClient(uri).set_tag(run_id, "harmcast.gate_report_sha256", digest)
     runner = CliRunner()
     root = ["--root", str(tmp_path)]
     assert runner.invoke(app, ["register", *root]).exit_code == 0
+    assert runner.invoke(app, ["card", "--version", "1", *root]).exit_code == 0
     for who in ("r.adeyemi", "t.hughes"):
-        out = runner.invoke(
-            app,
-            ["review", "approve", "--version", "1", "--reviewer", who, "--rationale", "ok", *root],
-        )
+        key = write_private_key(keys[who], tmp_path / f"{who}.key")
+        out = runner.invoke(app, ["review", "approve", "--version", "1", "--member", who,
+                                  "--key", str(key), "--rationale", "ok", *root])  # fmt: skip
         assert out.exit_code == 0, out.output
     assert "approved" in runner.invoke(app, ["review", "list", *root]).output
-    refused = runner.invoke(
-        app, ["review", "approve", "--version", "1", "--reviewer", "x", "--rationale", "ok", *root]
-    )
+    refused = runner.invoke(app, ["review", "approve", "--version", "1", "--member", "x",
+                                  "--key", str(key), "--rationale", "ok", *root])  # fmt: skip
     assert refused.exit_code == 1 and "not on the board roster" in refused.output
-    assert runner.invoke(app, ["review", "verify", *root]).exit_code == 0
+    published = runner.invoke(app, ["card", "--version", "1", *root])
+    assert published.exit_code == 0 and "published" in published.output
+    verified = runner.invoke(app, ["review", "verify", *root])
+    assert verified.exit_code == 0, verified.output
+    assert "servable" in verified.output
     client = MlflowClient(uri, registry_uri=uri)
     assert str(client.get_model_version_by_alias(MODEL_NAME, "production").version) == "1"

@@ -2,7 +2,7 @@ import json
 
 from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
 
-from governance.cards.builder import CardInputs, build_card
+from governance.cards.builder import CardInputs, CardReview, build_card
 from governance.registry import register_candidate
 from governance.transparency import STANDARD, build_record, write_transparency
 from training.config import load_params
@@ -25,7 +25,10 @@ def test_record_fields_come_from_card_and_policy(tmp_path):
         audit_log=tmp_path / "audit.jsonl",
     )
     inputs = CardInputs.from_params(load_params(root=tmp_path), audit_log=tmp_path / "audit.jsonl")
-    card = build_card(inputs, model_name=MODEL_NAME, version=1, policy=pol, tracking_uri=uri)
+    review = CardReview(status="pending", decisions=[], model_sha256="m" * 64,
+                        gate_report_sha256="g" * 64, policy_sha256=pol.sha256)  # fmt: skip
+    card = build_card(inputs, model_name=MODEL_NAME, version=1, policy=pol, tracking_uri=uri,
+                      review=review)  # fmt: skip
     record = build_record(card, pol)
     assert record["standard"] == STANDARD
     tier1, tier2 = record["tier_1"], record["tier_2"]
