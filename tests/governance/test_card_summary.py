@@ -1,16 +1,16 @@
 """The card's first screen is a plain-language summary for the board."""
 
+import json
 import re
 
 import pandas as pd
 import pytest
-from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
+from mlflow_helpers import MODEL_NAME, log_candidate, write_reports
 
 from governance.cards.builder import CardInputs
 from governance.cards.render import publish_card
 from governance.cards.wording import check_words, group_features, headline_words
-from governance.registry import register_candidate
-from governance.review import approve
+from tests.governance.governed import approve_by, audited_report, make_project, register_logged
 from training.config import load_params
 
 #: A report key as the backtest writes it (``h1.margin_best.pai_area_10.ci_high``)
@@ -20,25 +20,25 @@ DOTTED_KEY = re.compile(r"\b(h1|fairness|shap|champion)\.[a-z_0-9]+(\.[A-Za-z_0-
 
 @pytest.fixture()
 def published(tmp_path):
-    uri, pol = tracking_uri(tmp_path), policy()
-    run_id, model_uri = log_candidate(uri, seed=0)
-    paths = write_reports(tmp_path, run_id, model_uri, pol.sha256)
-    log = tmp_path / "governance_log" / "audit.jsonl"
-    register_candidate(
-        run_id=run_id, model_uri=model_uri, gate_report=paths["gate"], model_name=MODEL_NAME,
-        policy=pol, data_sha256="d" * 64, code_version="abc", backtest_metrics={},
-        tracking_uri=uri, audit_log=log,
-    )  # fmt: skip
-    for who in ("r.adeyemi", "m.siddiqui"):
-        approve(model_name=MODEL_NAME, version=1, reviewer=who, rationale="read it",
-                policy=pol, tracking_uri=uri, audit_log=log)  # fmt: skip
+    """A version approved by two members' signed decisions, its card published."""
+    project = make_project(tmp_path)
+    run_id, model_uri = log_candidate(project.uri, seed=0)
+    paths = write_reports(tmp_path, run_id, model_uri, project.chain.head.sha256)
+    report = audited_report(project, run_id, model_uri)
+    paths["gate"].write_text(json.dumps(report, indent=2))
+    register_logged(project, run_id, model_uri, report)
     weeks = pd.date_range("2023-01-02", periods=4, freq="7D")
     (tmp_path / "data" / "04_features").mkdir(parents=True)
     pd.DataFrame({"target_week": weeks, "y": [1.0, 2.0, 0.0, 3.0]}).to_parquet(
         tmp_path / "data" / "04_features" / "features.parquet"
     )
-    inputs = CardInputs.from_params(load_params(root=tmp_path), audit_log=log)
-    res = publish_card(inputs, model_name=MODEL_NAME, version=1, policy=pol, tracking_uri=uri)
+    inputs = CardInputs.from_params(load_params(root=tmp_path))
+    kw = {"model_name": MODEL_NAME, "version": 1, "policy": project.chain.head,
+          "tracking_uri": project.uri}  # fmt: skip
+    publish_card(inputs, **kw)  # the draft the members review
+    approve_by(project, "1", members=("r.adeyemi", "m.siddiqui"), rationale="read it")
+    res = publish_card(inputs, **kw)
+    assert res.published
     return res.directory
 
 
@@ -58,7 +58,9 @@ def test_markdown_opens_with_the_board_summary(published):
     # One sentence per audited grouping, by name in words.
     for words in ("deprivation quintile", "ethnic composition of the area", "district"):
         assert f"By {words}:" in first
-    assert "Approved on" in first and "Rosa Adeyemi" in first
+    assert "Approved on" in first and "Rosa Adeyemi" in first and "Maryam Siddiqui" in first
+    # Each approval names the key that signed it (its fingerprint).
+    assert len(re.findall(r"key [0-9a-f]{16}", first)) == 2
     assert not DOTTED_KEY.search(first)
 
 
