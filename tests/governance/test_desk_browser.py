@@ -241,3 +241,28 @@ def test_keyboard_reaches_every_control_and_text_has_contrast(desk, members):
     for path in ("/", "/versions/1", "/versions/3", "/signin", "/enrol"):
         page.goto(f"{desk['url']}{path}")
         assert page.evaluate(CONTRAST_JS) == [], path
+
+
+def _roll_back(page, desk, rationale: str) -> str:
+    page.goto(f"{desk['url']}/")
+    page.get_by_label("Why roll back (required)").fill(rationale)
+    page.get_by_role("button", name="Sign and roll back to the previous version").click()
+    status = page.locator("#status")
+    status.filter(has_text=re.compile(r"Signed|refused|not|no ")).wait_for()
+    return status.inner_text()
+
+
+def test_rollback_from_the_desk_with_rationale(desk, members):
+    page_a, page_b = members["r.adeyemi"][1], members["t.hughes"][1]
+    for page in (page_a, page_b):
+        _decide(page, desk, 3, "Sign and approve", "Better on every measure.")
+    assert _production(desk) == "3"
+    said = _roll_back(page_a, desk, "Complaints from the north district: withdraw it.")
+    assert "Signed rollback of version 3" in said
+    assert _production(desk) == "3"  # a rollback, like an approval, needs the quorum
+    said = _roll_back(page_b, desk, "Agreed: back to version 1 while we look.")
+    assert "Signed rollback of version 3" in said and "production is version 1" in said
+    assert _production(desk) == "1"
+    page_b.goto(f"{desk['url']}/versions/3")
+    assert page_b.locator("#decisions tbody tr").count() == 4
+    _shot(page_b, "rolled-back")
