@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from governance.desk import ledger
+from governance.desk.amendments import open_amendments
 from governance.desk.ceremonies import ceremony_router
 from governance.desk.sessions import FailureLimiter, SessionStore
 from governance.desk.settings import DeskSettings
@@ -61,7 +62,8 @@ def _pages(app: FastAPI) -> None:
         pending, past = versions_overview(settings)
         prod = production_version(model_name=settings.model_name,
                                   tracking_uri=settings.tracking_uri)  # fmt: skip
-        return _page(request, "index.html.j2", pending=pending, past=past, production=prod)
+        return _page(request, "index.html.j2", pending=pending, past=past, production=prod,
+                     amendments=open_amendments(settings))  # fmt: skip
 
     @app.get("/versions/{version}", response_class=HTMLResponse)
     def version(request: Request, version: int) -> Response:

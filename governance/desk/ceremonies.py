@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from governance.desk import ledger
+from governance.desk import amendments, ledger
 from governance.desk.enrolment import EnrolmentError, check_code, consume_code
 from governance.desk.passkeys import (
     PasskeyError,
@@ -237,10 +237,59 @@ def _decision_routes(router: APIRouter, cookie: str) -> None:
         )  # fmt: skip
 
 
+class AmendmentIn(BaseModel):
+    """The proposal (by the hash of the policy it would put in force) to sign."""
+
+    policy_sha256: str = Field(pattern="^[0-9a-f]{64}$")
+
+
+def _amendment_routes(router: APIRouter, cookie: str) -> None:
+    @router.post("/api/amendments/options")
+    def amendment_options(request: Request, body: AmendmentIn) -> Response:
+        settings = _settings(request)
+        session = request.app.state.sessions.get(request.cookies.get(cookie))
+        if session is None:
+            return _error(NOT_SIGNED_IN, 401)
+        try:
+            unsigned, challenge = amendments.prepare_signature(settings, body.policy_sha256)
+        except HarmcastError as exc:
+            return _error(str(exc), 403)
+        session.pending = {"amendment": body.policy_sha256, "envelope": unsigned,
+                           "challenge": challenge}  # fmt: skip
+        keys = ledger.member_keys(settings, session.member)
+        return _options(authentication_options(rp_id=settings.rp_id, keys=keys,
+                                               challenge=challenge))  # fmt: skip
+
+    @router.post("/api/amendments/submit")
+    def amendment_submit(request: Request, body: SignatureIn) -> Response:
+        settings = _settings(request)
+        session = request.app.state.sessions.get(request.cookies.get(cookie))
+        if session is None:
+            return _error(NOT_SIGNED_IN, 401)
+        pending, session.pending = session.pending, {}
+        if "amendment" not in pending:
+            return _error(NO_CEREMONY, 400)
+        try:
+            key = verify_assertion(
+                body.credential, member=session.member,
+                keys=ledger.member_keys(settings, session.member),
+                challenge=pending["challenge"], rp_id=settings.rp_id,
+                origins=list(settings.origins),
+            )  # fmt: skip
+            proposal = amendments.add_signature(
+                settings, pending["amendment"], pending["envelope"], key, body.credential
+            )
+        except HarmcastError as exc:
+            return _error(str(exc), 403)
+        return JSONResponse({"signed_by": proposal.members, "quorum": proposal.quorum,
+                             "adopted": proposal.adopted, "fingerprint": key["fingerprint"]})  # fmt: skip
+
+
 def ceremony_router(cookie: str) -> APIRouter:
     """The ``/api`` routes; ``cookie`` names the session cookie."""
     router = APIRouter()
     _signin_routes(router, cookie)
     _enrol_routes(router)
     _decision_routes(router, cookie)
+    _amendment_routes(router, cookie)
     return router

@@ -83,7 +83,7 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
 
 
-def _enrol(browser, desk, member: str):
+def _enrol(browser, desk, member: str, recorded: str = "added to the draft"):
     """A fresh browser context with its own authenticator; enrol the member's passkey."""
     context = browser.new_context()
     page = context.new_page()
@@ -92,7 +92,8 @@ def _enrol(browser, desk, member: str):
     page.get_by_label("Board member id").fill(member)
     page.get_by_label("One-time enrolment code").fill(_code(desk["root"], member))
     page.get_by_role("button", name="Create passkey").click()
-    page.get_by_text(re.compile(f"Passkey for {re.escape(member)} .* added to the draft")).wait_for()
+    said = re.compile(f"Passkey for {re.escape(member)} .* {recorded}")
+    page.get_by_text(said).wait_for()
     return context, page
 
 
@@ -266,3 +267,21 @@ def test_rollback_from_the_desk_with_rationale(desk, members):
     page_b.goto(f"{desk['url']}/versions/3")
     assert page_b.locator("#decisions tbody tr").count() == 4
     _shot(page_b, "rolled-back")
+
+
+def test_a_passkey_enrolled_after_sealing_needs_a_signed_amendment(browser, desk, members):
+    context, page = _enrol(browser, desk, "j.okafor", recorded="proposed as policy amendment")
+    members["j.okafor"] = (context, page)
+    page.goto(f"{desk['url']}/signin")
+    page.get_by_label("Board member id").fill("j.okafor")
+    page.get_by_role("button", name="Sign in with passkey").click()
+    page.get_by_text("no passkey is enrolled").wait_for()  # not in force until signed
+    for member in ("m.siddiqui", "t.hughes"):
+        board_page = members[member][1]
+        board_page.goto(f"{desk['url']}/")
+        board_page.get_by_role("button", name=re.compile("Sign amendment")).click()
+        board_page.locator("#status").filter(has_text="Signed amendment").wait_for()
+    assert "adopted, the new policy is in force" in board_page.locator("#status").inner_text()
+    _shot(board_page, "amendment-adopted")
+    _sign_in(desk, page, "j.okafor")
+    assert "Signed in as" in page.content()

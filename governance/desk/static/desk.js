@@ -65,13 +65,32 @@ if (said) {
   say(said);
 }
 
+async function signAmendment(form) {
+  const policy_sha256 = form.dataset.sha;
+  const options = await postJSON("/api/amendments/options", { policy_sha256 });
+  const credential = await navigator.credentials.get({
+    publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
+  });
+  const done = await postJSON("/api/amendments/submit", { credential: credential.toJSON() });
+  window.sessionStorage.setItem("desk-status",
+    `Signed amendment ${policy_sha256.slice(0, 12)} with key ${done.fingerprint}: ` +
+    (done.adopted ? "adopted, the new policy is in force." :
+      `${done.signed_by.length} of ${done.quorum} signatures.`));
+  window.location.reload();
+}
+
 document.addEventListener("submit", (event) => {
   const form = event.target;
   const kind = form.dataset && form.dataset.ceremony;
   if (!kind) return;
   event.preventDefault();
   const decision = (event.submitter && event.submitter.value) || form.dataset.decision;
-  const run = { signin: () => signIn(form), enrol: () => enrol(form), decision: () => decide(form, decision) }[kind];
+  const run = {
+    signin: () => signIn(form),
+    enrol: () => enrol(form),
+    decision: () => decide(form, decision),
+    amendment: () => signAmendment(form),
+  }[kind];
   say("Waiting for your passkey…");
   run().catch((error) => say(error.message, true));
 });
