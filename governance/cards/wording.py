@@ -26,8 +26,12 @@ __all__ = [
 
 METRIC_WORDS = {
     "poisson_deviance": "forecast error (Poisson deviance, lower is better)",
-    "pai_area_5": "share of violence found in the top 5% of areas, against their share of the city (PAI)",
-    "pai_area_10": "share of violence found in the top 10% of areas, against their share of the city (PAI)",
+    "pai_area_5": (
+        "share of violence found in the top 5% of areas, against their share of the city (PAI)"
+    ),
+    "pai_area_10": (
+        "share of violence found in the top 10% of areas, against their share of the city (PAI)"
+    ),
     "mae": "mean absolute error per area and week",
     "hit_rate_10": "share of violence in the top 10% of areas",
     "interval_coverage": "share of outcomes inside the forecast interval",
@@ -149,7 +153,7 @@ def check_words(name: str) -> str:
 
 
 def feature_source(name: str) -> str:
-    """The source group (a key of :data:`SOURCE_GROUPS`) a feature comes from."""
+    """Return the source group (a key of :data:`SOURCE_GROUPS`) a feature comes from."""
     base = name.removeprefix("nb_")
     for prefix, group in (
         ("violence", "violence"), ("police_", "police"), ("ae_", "ae"),

@@ -1,6 +1,7 @@
-"""Policy amendments at the desk: a sealed board's policy changes only when a
-quorum of its members sign the amendment (``governance.board``).
+"""Policy amendments at the desk, signed by the members with their passkeys.
 
+A sealed board's policy changes only when a quorum of its members sign the
+amendment (``governance.board``).
 A passkey enrolled after sealing is proposed as an amendment; the members see
 each open proposal on the desk and sign it with their passkey, the WebAuthn
 challenge being SHA-256(PAE(payloadType, payload)) of the amendment envelope.
@@ -60,9 +61,13 @@ def open_amendments(settings: DeskSettings) -> list[OpenAmendment]:
         envelope = envelope_from_dict(record["envelope"], AMENDMENT_TYPE)
         verified = verify_envelope(envelope, board.member_keys(), rp_id=board.webauthn.rp_id)
         found.append(
-            OpenAmendment(payload["policy_sha256"], payload.get("rationale", ""),
-                          payload.get("proposed_at", ""), sorted({v.member for v in verified}),
-                          board.quorum)  # fmt: skip
+            OpenAmendment(
+                payload["policy_sha256"],
+                payload.get("rationale", ""),
+                payload.get("proposed_at", ""),
+                sorted({v.member for v in verified}),
+                board.quorum,
+            )  # fmt: skip
         )
     return sorted(found, key=lambda a: a.proposed_at)
 

@@ -137,8 +137,10 @@ def _signin_routes(router: APIRouter, cookie: str) -> None:
         limiter.clear(keys_of[0])
         token = request.app.state.sessions.start(body.member)
         response = JSONResponse({"member": body.member})
-        response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/",
-                            secure=settings.secure_cookie, max_age=int(settings.session_s))  # fmt: skip
+        response.set_cookie(
+            cookie, token, httponly=True, samesite="strict", path="/",
+            secure=settings.secure_cookie, max_age=int(settings.session_s),
+        )  # fmt: skip
         return response
 
 
@@ -155,9 +157,11 @@ def _enrol_routes(router: APIRouter) -> None:
             limiter.fail(*keys_of)
             return _error(str(exc), 403)
         names = ledger.roster(settings)
-        ceremony = registration_options(rp_id=settings.rp_id, member=body.member,
-                                        display_name=names.get(body.member, body.member),
-                                        existing=ledger.member_keys(settings, body.member))  # fmt: skip
+        ceremony = registration_options(
+            rp_id=settings.rp_id, member=body.member,
+            display_name=names.get(body.member, body.member),
+            existing=ledger.member_keys(settings, body.member),
+        )  # fmt: skip
         request.app.state.pending_enrolments[body.member] = ceremony.challenge
         return _options(ceremony)
 
@@ -180,7 +184,7 @@ def _enrol_routes(router: APIRouter) -> None:
 
 
 def _decision_version(settings: DeskSettings, body: DecisionIn) -> str | None:
-    """The version a decision is about: a rollback withdraws the version in production."""
+    """Return the version a decision is about: a rollback withdraws the one in production."""
     if body.decision != "rollback":
         return str(body.version) if body.version is not None else None
     return production_version(model_name=settings.model_name, tracking_uri=settings.tracking_uri)
@@ -281,12 +285,14 @@ def _amendment_routes(router: APIRouter, cookie: str) -> None:
             )
         except HarmcastError as exc:
             return _error(str(exc), 403)
-        return JSONResponse({"signed_by": proposal.members, "quorum": proposal.quorum,
-                             "adopted": proposal.adopted, "fingerprint": key["fingerprint"]})  # fmt: skip
+        return JSONResponse(
+            {"signed_by": proposal.members, "quorum": proposal.quorum,
+             "adopted": proposal.adopted, "fingerprint": key["fingerprint"]}
+        )  # fmt: skip
 
 
 def ceremony_router(cookie: str) -> APIRouter:
-    """The ``/api`` routes; ``cookie`` names the session cookie."""
+    """Return the ``/api`` routes; ``cookie`` names the session cookie."""
     router = APIRouter()
     _signin_routes(router, cookie)
     _enrol_routes(router)

@@ -13,7 +13,7 @@ __all__ = ["desk_settings", "desk_origins"]
 
 
 def desk_origins(rp_id: str, port: int, host: str) -> tuple[str, ...]:
-    """The origins a browser may reach the desk from: the RP id (and the bound host) on ``port``."""
+    """Return the origins a browser may reach the desk from (the RP id and bound host)."""
     names = dict.fromkeys([rp_id, host if host not in ("0.0.0.0", "::") else rp_id])
     return tuple(f"{scheme}://{name}:{port}" for name in names for scheme in ("http", "https"))
 
@@ -21,7 +21,7 @@ def desk_origins(rp_id: str, port: int, host: str) -> tuple[str, ...]:
 def desk_settings(
     params: Any, *, host: str, port: int, rp_id: str = "localhost", secure_cookie: bool = False
 ) -> DeskSettings:
-    """Settings of the desk over the project root described by ``params``."""
+    """Return the desk's settings over the project root that ``params`` describes."""
     root = Path(params.paths.root).resolve()
     return DeskSettings(
         root=root,

@@ -1,6 +1,6 @@
-"""The desk's link to the board's signed record (``governance.board``,
-``governance.review``, ``governance.ledger``).
+"""The desk's link to the board's signed record.
 
+It goes through ``governance.board``, ``governance.review`` and ``governance.ledger``.
 Members' passkeys live in the policy: added to the draft genesis while the
 board is being set up, or proposed as a policy amendment once it is sealed.
 Decisions are prepared by ``governance.review.prepare_decision``, signed in the
@@ -173,7 +173,14 @@ def decisions(settings: DeskSettings, version: str) -> list[SignedDecision]:
         policy_path=settings.policy_path,
     )  # fmt: skip
     return [
-        SignedDecision(r.member, names.get(r.member, ""), r.decision, r.rationale, r.issued_at,
-                       r.key_fingerprint, r.key_type)  # fmt: skip
+        SignedDecision(
+            r.member,
+            names.get(r.member, ""),
+            r.decision,
+            r.rationale,
+            r.issued_at,
+            r.key_fingerprint,
+            r.key_type,
+        )  # fmt: skip
         for r in records
     ]

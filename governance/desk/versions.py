@@ -15,11 +15,11 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
-from governance.desk.settings import DeskSettings
 from governance.cards.builder import card_dir
 from governance.cards.schema import ModelCard
 from governance.cards.summary import PlainSummary, plain_summary
 from governance.cards.wording import check_words, grouping_words, headline_words
+from governance.desk.settings import DeskSettings
 from governance.registry import TAG_DATA, TAG_METRIC_PREFIX, TAG_POLICY, client_for
 from governance.review import VersionStatus, list_versions, production_version, show_version
 
@@ -144,6 +144,11 @@ def _num(value: Any) -> str:
         return "not recorded"
 
 
+def _fairness(gate: GateSummary, grouping: str) -> str:
+    ok, n = gate.fairness_by_grouping.get(grouping, (0, 0))
+    return f"{ok} of {n} comparisons within the band" if n else "not judged"
+
+
 def _changes(settings, status, prod, gate, prod_gate) -> list[Change]:
     mine, theirs = status.tags, prod.tags
     rows = []
@@ -153,12 +158,8 @@ def _changes(settings, status, prod, gate, prod_gate) -> list[Change]:
         if name.startswith("h1.model.") or name.startswith("h1.margin_best."):
             rows.append(Change(headline_words(name), _num(theirs.get(key)), _num(mine.get(key))))
     for grouping in sorted(set(gate.fairness_by_grouping) | set(prod_gate.fairness_by_grouping)):
-
-        def fmt(g: GateSummary) -> str:
-            ok, n = g.fairness_by_grouping.get(grouping, (0, 0))
-            return f"{ok} of {n} comparisons within the band" if n else "not judged"
-
-        rows.append(Change(f"fairness by {grouping_words(grouping)}", fmt(prod_gate), fmt(gate)))
+        rows.append(Change(f"fairness by {grouping_words(grouping)}",
+                           _fairness(prod_gate, grouping), _fairness(gate, grouping)))  # fmt: skip
     card, _ = read_card(settings, status.version)
     prod_card, _ = read_card(settings, prod.version)
     if card is not None and prod_card is not None:
@@ -168,8 +169,8 @@ def _changes(settings, status, prod, gate, prod_gate) -> list[Change]:
                            f"{card.features.n_features} ({len(added)} added, "
                            f"{len(removed)} removed)"))  # fmt: skip
         window = "{0.window_start} to {0.window_end}"
-        rows.append(Change("data window (weeks learnt from)",
-                           window.format(prod_card.training), window.format(card.training)))  # fmt: skip
+        rows.append(Change("data window (weeks learnt from)", window.format(prod_card.training),
+                           window.format(card.training)))  # fmt: skip
     same_data = mine.get(TAG_DATA) == theirs.get(TAG_DATA)
     rows.append(Change("data", "", "the same records" if same_data else "different records"))
     same_policy = mine.get(TAG_POLICY) == theirs.get(TAG_POLICY)

@@ -1,5 +1,7 @@
-"""harmcast commands: the board's review desk (``board serve``) and passkey enrolment codes
-(``board enrol``), added to the ``board`` command group."""
+"""harmcast commands: the review desk (``board serve``) and enrolment codes (``board enrol``).
+
+Both are added to the ``board`` command group of ``harmcast.commands.board``.
+"""
 
 from __future__ import annotations
 

@@ -91,10 +91,12 @@ CONTRAST_JS = """
   for (const el of document.querySelectorAll("body *")) {
     const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
     const style = getComputedStyle(el);
-    if (!own || style.visibility === "hidden" || el.offsetParent === null && style.position !== "fixed") continue;
+    const hidden = el.offsetParent === null && style.position !== "fixed";
+    if (!own || style.visibility === "hidden" || hidden) continue;
     const a = lum(parse(style.color).slice(0, 3)), b = lum(background(el));
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < 4.5) worst.push(`${el.tagName}: ${ratio.toFixed(2)} "${el.textContent.trim().slice(0, 40)}"`);
+    const text = el.textContent.trim().slice(0, 40);
+    if (ratio < 4.5) worst.push(`${el.tagName}: ${ratio.toFixed(2)} "${text}"`);
   }
   return worst;
 }

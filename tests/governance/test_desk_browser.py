@@ -18,7 +18,7 @@ from desk_browser import (
     free_port,
     start_desk,
 )
-from mlflow_helpers import MODEL_NAME, log_candidate, policy, tracking_uri, write_reports
+from mlflow_helpers import MODEL_NAME, log_candidate, tracking_uri, write_reports
 from typer.testing import CliRunner
 
 from governance.board import board_dir, seal_genesis, start_setup
@@ -111,7 +111,9 @@ def _register(desk, chain, seed: int) -> str:
     project = Project(root, uri, gov, {}, chain)
     run_id, model_uri = log_candidate(uri, seed=seed)
     write_reports(root, run_id, model_uri, chain.head.sha256)
-    version = register_logged(project, run_id, model_uri, audited_report(project, run_id, model_uri))
+    version = register_logged(
+        project, run_id, model_uri, audited_report(project, run_id, model_uri)
+    )
     result = CliRunner().invoke(app, ["card", "--version", version, "--root", str(root)])
     assert result.exit_code == 0, result.output
     return version
@@ -235,7 +237,9 @@ def test_keyboard_reaches_every_control_and_text_has_contrast(desk, members):
     seen = []
     for _ in range(40):
         page.keyboard.press("Tab")
-        seen.append(page.evaluate("document.activeElement.textContent || document.activeElement.id"))
+        seen.append(
+            page.evaluate("document.activeElement.textContent || document.activeElement.id")
+        )
     assert "Skip to content" in seen[0]
     for control in ("rationale", "Sign and approve", "Sign and reject", "Sign out"):
         assert any(control in s for s in seen), (control, seen)
