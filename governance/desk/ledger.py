@@ -54,7 +54,8 @@ __all__ = [
 
 ENROLLED_DRAFT = "added to the draft genesis (in force once the board is sealed)"
 ENROLLED_AMENDMENT = (
-    "proposed as policy amendment {sha}: it takes effect once {quorum} members sign it"
+    "proposed as policy amendment {sha}: it takes effect once {quorum} members sign it, "
+    "at the desk or with harmcast board amend sign --proposal {sha}"
 )
 
 
@@ -113,7 +114,7 @@ def add_passkey(settings: DeskSettings, member: str, key: dict[str, Any]) -> str
             settings.root, proposed, rationale=f"enrol a passkey for {member}",
             policy_path=settings.policy_path,
         )  # fmt: skip
-    return ENROLLED_AMENDMENT.format(sha=proposal.policy_sha256[:12], quorum=proposal.quorum)
+    return ENROLLED_AMENDMENT.format(sha=proposal.policy_sha256, quorum=proposal.quorum)
 
 
 def prepare(

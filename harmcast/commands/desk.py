@@ -26,6 +26,12 @@ def serve(
     rp_id: Annotated[
         str, typer.Option("--rp-id", help="Host name members browse to (passkeys are bound to it).")
     ] = "localhost",
+    ssl_certfile: Annotated[
+        Path | None, typer.Option("--ssl-certfile", help="Serve over TLS with this certificate.")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option("--ssl-keyfile", help="The certificate's private key.")
+    ] = None,
 ) -> None:
     """Start the review desk: members sign in and sign decisions with their passkeys."""
     import mlflow
@@ -36,12 +42,18 @@ def serve(
 
     params = get_params(params_file, root)
     with fail_clearly():
-        settings = desk_settings(params, host=host, port=port, rp_id=rp_id)
+        settings = desk_settings(
+            params, host=host, port=port, rp_id=rp_id, secure_cookie=ssl_certfile is not None
+        )
     # MLflow resolves models:/m-<id> through the process-wide URIs: this process's are the root's.
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
-    console.print(f"board desk on http://{rp_id}:{port}/ (root {settings.root})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    scheme = "https" if ssl_certfile else "http"
+    console.print(f"board desk on {scheme}://{rp_id}:{port}/ (root {settings.root})")
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="warning",
+        ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+    )  # fmt: skip
 
 
 def enrol(

@@ -246,6 +246,25 @@ def test_keyboard_reaches_every_control_and_text_has_contrast(desk, members):
     for path in ("/", "/versions/1", "/versions/3", "/signin", "/enrol"):
         page.goto(f"{desk['url']}{path}")
         assert page.evaluate(CONTRAST_JS) == [], path
+    # Sign out and in again with the keyboard alone.
+    page.goto(f"{desk['url']}/")
+    _tab_to(page, "Sign out")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{desk['url']}/signin")
+    _tab_to(page, "member")
+    page.keyboard.type("m.siddiqui")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{desk['url']}/")
+    assert "Signed in as" in page.content()
+
+
+def _tab_to(page, name: str, limit: int = 30) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.textContent + document.activeElement.id")
+        if name in focused:
+            return
+    raise AssertionError(f"{name!r} is not reachable with the Tab key")
 
 
 def _roll_back(page, desk, rationale: str) -> str:
