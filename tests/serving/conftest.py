@@ -4,9 +4,7 @@ and both versions imported into a BentoML store under tmp."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
 import secrets
 import socket
@@ -119,11 +117,15 @@ def train_forecaster(features: pd.DataFrame, *, rounds: int, seed: int):
     return Forecaster.from_booster(booster, 0.2, feature_names=FEATURES)
 
 
-def register_version(uri: str, forecaster, *, cards_root: Path, tmp: Path) -> int:
+def register_version(project, forecaster, *, tmp: Path) -> int:
+    """Log a booster as `harmcast train` does, then audit, register, approve and publish it
+    through the governance path (signed by the demo board's keys)."""
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    from tests.governance.governed import govern
+
+    mlflow.set_tracking_uri(project.uri)
+    mlflow.set_registry_uri(project.uri)
     mlflow.set_experiment("harmcast")
     with mlflow.start_run() as run:
         info = mlflow.lightgbm.log_model(
@@ -131,28 +133,11 @@ def register_version(uri: str, forecaster, *, cards_root: Path, tmp: Path) -> in
         )
         meta_dir = forecaster.save(tmp / f"forecaster-{run.info.run_id}")
         mlflow.log_artifact(str(meta_dir / "model_meta.json"))
-    version = int(mlflow.register_model(info.model_uri, MODEL_NAME).version)
-    card_dir = cards_root / MODEL_NAME / f"v{version}"
-    card_dir.mkdir(parents=True)
     card = {
         "schema_version": 1,
-        "model": MODEL_NAME,
-        "version": version,
         "intended_use": "weekly area-level violence forecasts for prevention planning",
     }
-    (card_dir / "card.json").write_text(json.dumps(card, indent=2))
-    (card_dir / "card.html").write_text(
-        f"<html><body><h1>{MODEL_NAME} v{version}</h1></body></html>"
-    )
-    client = mlflow.MlflowClient(uri, uri)
-    sha = hashlib.sha256((card_dir / "card.json").read_bytes()).hexdigest()
-    for key, value in {
-        "harmcast.gate": "passed",
-        "harmcast.approval_status": "approved",
-        "harmcast.card_sha256": sha,
-    }.items():
-        client.set_model_version_tag(MODEL_NAME, str(version), key, value)
-    return version
+    return int(govern(project, run.info.run_id, info.model_uri, card=card))
 
 
 @pytest.fixture(scope="session")
@@ -161,18 +146,24 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     home = root / "bentoml"
     # bentoml reads BENTOML_HOME lazily, on the first use of its model store
     os.environ["BENTOML_HOME"] = str(home)
-    from serving.snapshot import build_snapshot, write_snapshot
+    from governance.servable import record_snapshot
+    from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
+    from tests.governance.governed import make_project
 
-    uri = f"sqlite:///{root}/mlruns/mlflow.db"
-    (root / "mlruns").mkdir()
+    project = make_project(root)
+    from governance.signing import write_private_key
+
+    for member, key in project.keys.items():  # for the rollback tests, on copies of the root
+        write_private_key(key, root / ".harmcast/keys/test" / f"{member}.key")
+    uri = project.uri
     areas = make_areas()
     features = make_features(areas)
     cards_root = root / "model_cards"
     forecasters, snapshots, tags = {}, {}, {}
     for rounds, seed in ((10, 1), (40, 2)):
         forecaster = train_forecaster(features, rounds=rounds, seed=seed)
-        version = register_version(uri, forecaster, cards_root=cards_root, tmp=root)
+        version = register_version(project, forecaster, tmp=root)
         forecasters[version] = forecaster
     import mlflow
 
@@ -183,10 +174,10 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
         snapshot = build_snapshot(
             features, forecasters[version], areas, policy_coverage=0.1, model_version=version
         )
-        snapshots[version] = write_snapshot(snapshot, root / f"snapshot-v{version}")
-        tags[version] = import_to_bentoml(
-            approved, approved.card_dir, root / f"snapshot-v{version}", tracking_uri=uri
-        )
+        out = root / f"snapshot-v{version}"
+        snapshots[version] = write_snapshot(snapshot, out)
+        record_snapshot(project.gov, MODEL_NAME, version, snapshot_sha256(out))
+        tags[version] = import_to_bentoml(approved, approved.card_dir, out, tracking_uri=uri)
     client.set_registered_model_alias(MODEL_NAME, "previous", "1")
     return City(root, uri, features, areas, forecasters, snapshots, tags, cards_root, home)
 

@@ -2,16 +2,14 @@
 
 ``build_layers`` writes the linked and panel layers of a root's raw files and
 returns them with the features. ``publish_version`` logs a trained forecaster
-as ``harmcast train`` does, registers it on a passed gate report
-(``governance.registry``), lets the demo board approve it
-(``governance.review``) and publishes a card hash the way ``harmcast card``
-does, so ``serving.approval.resolve_approved`` accepts it.
+as ``harmcast train`` does, audits it (a gate report with its subject, logged
+to the run), registers it (``governance.registry``), has the root's sealed board sign its approval
+(``governance.review``) and publishes its card the way ``harmcast card``
+records it, so ``governance.servable.check_servable`` accepts it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,8 +17,6 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from governance.policy import Policy
-from governance.registry import TAG_CARD, client_for, register_candidate
-from governance.review import approve
 from training.config import Params, tracking_uri
 from training.features import build_features
 from training.link import LinkResult, link_sources, write_linked
@@ -58,40 +54,52 @@ def build_layers(params: Params):
     return linked, panel, features
 
 
-def _gate_report(run_id: str, model_uri: str, policy: Policy) -> dict:
-    check = {"name": "proxy_share", "category": "shap", "passed": True, "gated": True,
-             "value": 0.1, "lower": None, "upper": 0.35}  # fmt: skip
-    return {"run_id": run_id, "model_uri": model_uri, "policy_sha256": policy.sha256,
-            "passed": True, "checks": [check]}  # fmt: skip
+def governed_project(params: Params):
+    """The root's sealed board (sealed on first use, members' keys kept under the root)."""
+    from governance.board import is_sealed, policy_in_force
+    from governance.provenance import Governance
+    from governance.signing import read_private_key, write_private_key
+    from tests.governance.board_helpers import seal_board
+    from tests.governance.governed import Project
+
+    root, uri = params.paths.root, empty_registry(params)
+    keys_dir = root / ".harmcast" / "keys" / "test"
+    if not is_sealed(root):
+        keys, _ = seal_board(root, tracking_uri=uri, model_name=params.tracking.registered_model)
+        for member, key in keys.items():
+            write_private_key(key, keys_dir / f"{member}.key")
+    keys = {p.stem: read_private_key(p) for p in keys_dir.glob("*.key")}
+    gov = Governance.from_params(params)
+    return Project(root, uri, gov, keys, policy_in_force(root))
 
 
 def publish_version(
     params: Params, policy: Policy, forecaster: Forecaster, example, *, approved: bool = True
 ) -> int:
-    """Train-log, register and (optionally) approve ``forecaster``; return its version.
+    """Train-log, audit, register and (optionally) approve and publish ``forecaster``.
 
-    The forecaster is saved into ``data/05_models`` first, as ``harmcast train`` does.
+    The forecaster is saved into ``data/05_models`` first, as ``harmcast train``
+    does; the root's board (sealed on first use) signs the approvals.
+    ``policy`` is kept for the callers; the sealed policy governs.
     """
-    uri = empty_registry(params)
+    from tests.governance.governed import (
+        approve_by,
+        audited_report,
+        draft_card,
+        publish,
+        register_logged,
+    )
+
+    project = governed_project(params)
     models = params.paths.resolve("models")
     forecaster.save(models)
     meta = log_final_model(forecaster, params, example, models)
-    audit_log = params.paths.root / "governance_audit.jsonl"
-    name = params.tracking.registered_model
-    version = register_candidate(
-        run_id=meta["run_id"], model_uri=meta["model_uri"],
-        gate_report=_gate_report(meta["run_id"], meta["model_uri"], policy), model_name=name,
-        policy=policy, data_sha256="d" * 64, code_version="test", backtest_metrics={},
-        tracking_uri=uri, audit_log=audit_log,
-    ).version  # fmt: skip
+    run_id, model_uri = meta["run_id"], meta["model_uri"]
+    report = audited_report(project, run_id, model_uri)
+    version = register_logged(project, run_id, model_uri, report)
+    draft_card(project, version)
     if not approved:
         return int(version)
-    for reviewer in policy.board.demo_reviewers[: policy.board.quorum]:
-        approve(model_name=name, version=version, reviewer=reviewer, rationale="tested",
-                policy=policy, tracking_uri=uri, audit_log=audit_log)  # fmt: skip
-    card = params.paths.resolve("model_cards") / name / f"v{version}" / "card.json"
-    card.parent.mkdir(parents=True, exist_ok=True)
-    card.write_text(json.dumps({"model": name, "version": int(version)}))
-    sha = hashlib.sha256(card.read_bytes()).hexdigest()
-    client_for(uri).set_model_version_tag(name, str(version), TAG_CARD, sha)
+    approve_by(project, version)
+    publish(project, version)
     return int(version)

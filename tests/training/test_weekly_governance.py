@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from governance.policy import load_policy
 from harmcast.cli import app
-from serving.approval import MSG_NO_PRODUCTION, MSG_NOT_APPROVED
+from governance.servable import MSG_NO_QUORUM
+from serving.approval import MSG_NO_PRODUCTION
 from serving.snapshot import META_FILE, SNAPSHOT_FILE, build_snapshot, write_snapshot
 from training.config import ModelParams, Params, load_params, tracking_uri
 from training.features import build_features, feature_columns
@@ -133,7 +134,12 @@ def test_without_a_servable_production_version_the_snapshot_is_left_alone(histor
     name, uri = params.tracking.registered_model, tracking_uri(params)
     no_production = MSG_NO_PRODUCTION.format(name=name, uri=uri)
     # someone points production at the pending candidate, bypassing the board
-    not_approved = MSG_NOT_APPROVED.format(name=name, version=1, status="pending")
+    from governance.board import policy_in_force
+
+    not_approved = MSG_NO_QUORUM.format(
+        model=name, version="1", members="nobody", n=0, quorum=2,
+        policy=policy_in_force(params.paths.root).shas[-1][:12], ignored="",
+    )  # fmt: skip
     log = params.paths.root / MONITORING_DIR / "monitoring.jsonl"
     for k, reason in enumerate((no_production, not_approved)):
         if k == 1:
