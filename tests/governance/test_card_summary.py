@@ -86,3 +86,25 @@ def test_words_for_keys_and_features_grouped_by_source():
         "A&E (emergency department) attendances",
         "Area characteristics (census, deprivation, licensed premises)",
     ]
+
+
+def test_fairness_sentence_names_the_grouping_and_what_failed_in_words(published):
+    from governance.cards.schema import CheckRow, ModelCard
+    from governance.cards.summary import plain_summary
+
+    card = ModelCard.model_validate_json((published / "card.json").read_text())
+    row = {"category": "fairness", "gated": True, "lower": 0.8, "upper": 1.25,
+           "ci_low": None, "ci_high": None, "detail": ""}  # fmt: skip
+    checks = [
+        CheckRow(name="fairness.calibration_ratio.district.North", passed=False, value=1.4, **row),
+        CheckRow(name="fairness.calibration_ratio.district.South", passed=True, value=1.0, **row),
+        CheckRow(name="fairness.fdr_top_k.imd_quintile.Q1", passed=True, value=1.1, **row),
+    ]
+    card = card.model_copy(update={"fairness": card.fairness.model_copy(update={"checks": checks})})
+    sentences = plain_summary(card).fairness
+    assert (
+        "By district: 1 of 2 judged comparisons fell outside the policy band (0.8 to 1.25), "
+        "first forecast against recorded violence for North."
+    ) in sentences
+    assert any(s.startswith("By deprivation quintile: fair on all 1") for s in sentences)
+    assert not any(DOTTED_KEY.search(s) for s in sentences)
