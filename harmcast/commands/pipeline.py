@@ -187,8 +187,9 @@ def _print_summary(params, version: int) -> None:
     root = params.paths.root.resolve()
     console.print(
         f"Board review desk: harmcast board serve --root {root}  (opens on "
-        "http://localhost:8765/; each member first gets a one-time code with "
-        f"harmcast board enrol --root {root} --member <id>)",
+        "http://localhost:8765/; each member enrols a passkey there with a one-time code "
+        f"from harmcast board enrol --root {root} --member <id>; on this sealed demo board "
+        "the enrolment is an amendment a quorum signs: harmcast board amend sign)",
         soft_wrap=True,
     )
 
