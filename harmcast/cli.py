@@ -7,6 +7,7 @@ import typer
 from harmcast.commands import (
     board,
     data,
+    desk,
     governance,
     metrics,
     modelling,
@@ -31,6 +32,7 @@ for _module in (
     modelling,
     governance,
     board,
+    desk,
     serving,
     pipeline,
     scale,

@@ -17,6 +17,7 @@ from governance.cards.schema import (
     IntendedUse,
     Reviewer,
 )
+from governance.cards.wording import metric_words
 from governance.policy import Policy
 
 __all__ = ["MODEL_TYPE", "intended_use", "considerations", "human_oversight"]
@@ -54,6 +55,10 @@ def _rate(value: float | None) -> str:
     return "not recorded" if value is None else f"{value:.1%}"
 
 
+def _words(metric: str) -> str:
+    return metric_words(metric).split(" (")[0]
+
+
 def _ablation(evaluation: Evaluation) -> str | None:
     keys = sorted(k for k in evaluation.headline if k.startswith("h1.margin_police_only."))
     metrics = sorted({k.split(".")[2] for k in keys})
@@ -63,10 +68,10 @@ def _ablation(evaluation: Evaluation) -> str | None:
         low, high = (evaluation.headline.get(f"{base}.{e}") for e in ("ci_low", "ci_high"))
         if diff is not None:
             return (
-                f"Adding the non-police sources changed {metric} at one week ahead by "
+                f"Adding the non-police sources changed the {_words(metric)} one week ahead by "
                 f"{diff:+.4g} (95% interval {low:.4g} to {high:.4g}) against a police-only model."
                 if low is not None and high is not None
-                else f"Adding the non-police sources changed {metric} by {diff:+.4g}."
+                else f"Adding the non-police sources changed the {_words(metric)} by {diff:+.4g}."
             )
     return None
 
@@ -100,9 +105,13 @@ def considerations(
         "more produce more records and higher forecasts, which can attract more patrols. "
         "The target adds emergency-department assault attendances to reduce this, and "
         "forecasts must not be used to direct enforcement alone.",
-        f"Fairness: {sum(c.passed for c in gated)} of {len(gated)} gated checks passed "
-        "(group ratios inside the policy band)"
-        + (f"; reported-only checks outside the band: {', '.join(flagged)}." if flagged else "."),
+        f"Fairness: {sum(c.passed for c in gated)} of {len(gated)} judged comparisons between "
+        "groups of areas lie inside the policy band"
+        + (
+            f"; {len(flagged)} reported-only comparisons lie outside it (see the fairness table)."
+            if flagged
+            else "."
+        ),
         "Area-level forecasts can stigmatise neighbourhoods; publish them as areas for "
         "support, not as lists of dangerous places.",
     ]

@@ -20,6 +20,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from governance.cards.builder import CardInputs, CardReview, build_card, card_dir, collect_plots
 from governance.cards.schema import ModelCard
+from governance.cards.summary import plain_summary
+from governance.cards.wording import (
+    baseline_words,
+    check_words,
+    grouping_words,
+    headline_words,
+    metric_words,
+)
 from governance.evidence import sha256_file
 from governance.keys import root_of_log
 from governance.ledger import status_of
@@ -29,6 +37,7 @@ from governance.registry import SYSTEM_ACTOR, TAG_CARD, client_for, record_actio
 from governance.servable import check_registered, check_servable
 from governance.transparency import write_transparency
 from training.errors import HarmcastError, NotApproved
+from training.features import describe_feature
 
 __all__ = [
     "CardPublished",
@@ -93,6 +102,12 @@ def _env(*, html: bool) -> Environment:
     )
     env.filters["num"] = _num
     env.filters["pct"] = _pct
+    env.filters["headline_words"] = headline_words
+    env.filters["check_words"] = check_words
+    env.filters["metric_words"] = metric_words
+    env.filters["baseline_words"] = baseline_words
+    env.filters["grouping_words"] = grouping_words
+    env.filters["feature_words"] = describe_feature
     return env
 
 
@@ -103,13 +118,19 @@ def card_json_bytes(card: ModelCard) -> bytes:
 
 def render_markdown(card: ModelCard) -> str:
     """Render ``card.md``."""
-    return _env(html=False).get_template("card.md.j2").render(card=card)
+    return (
+        _env(html=False).get_template("card.md.j2").render(card=card, summary=plain_summary(card))
+    )
 
 
 def render_html(card: ModelCard, images: dict[str, bytes]) -> str:
     """Render the self-contained ``card.html`` (``images``: plot file -> PNG bytes)."""
     encoded = {name: base64.b64encode(data).decode("ascii") for name, data in images.items()}
-    return _env(html=True).get_template("card.html.j2").render(card=card, images=encoded)
+    return (
+        _env(html=True)
+        .get_template("card.html.j2")
+        .render(card=card, images=encoded, summary=plain_summary(card))
+    )
 
 
 def _is_published(path: Path) -> bool:

@@ -179,6 +179,14 @@ def _print_summary(params, version: int) -> None:
     console.print(f"Model card (published): {cards / 'card.html'}")
     console.print(f"Backtest results: {params.paths.resolve('backtest') / 'table.md'}")
     console.print(f"Gate report: {params.paths.resolve('audit') / 'gate_report.html'}")
+    root = params.paths.root.resolve()
+    console.print(
+        f"Board review desk: harmcast board serve --root {root}  (opens on "
+        "http://localhost:8765/; each member enrols a passkey there with a one-time code "
+        f"from harmcast board enrol --root {root} --member <id>; on this sealed demo board "
+        "the enrolment is an amendment a quorum signs: harmcast board amend sign)",
+        soft_wrap=True,
+    )
 
 
 def _serve(app: typer.Typer, params, common: list[str]) -> None:
