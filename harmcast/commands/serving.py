@@ -37,21 +37,35 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
             uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards")
         )
         forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
+        features = _read_frame(paths.resolve("features") / "features.parquet")
+        areas = _read_frame(paths.resolve("panel") / "areas.parquet")
         built = build_snapshot(
-            _read_frame(paths.resolve("features") / "features.parquet"),
+            features,
             forecaster,
-            _read_frame(paths.resolve("panel") / "areas.parquet"),
+            areas,
             policy_coverage=load_policy(project_policy_path(paths)).serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
         )
         written = write_snapshot(built, paths.resolve("snapshot"))
+        _write_briefing_inputs(written, features, forecaster, areas, paths)
     meta = written.meta
     console.print(
         f"[green]snapshot[/] {approved.name} v{approved.version}: origin week "
         f"{meta.origin_week}, {meta.n_areas} areas x horizons {list(meta.horizons)} -> "
         f"{paths.resolve('snapshot')} (sha256 {meta.sha256[:12]})"
     )
+
+
+def _write_briefing_inputs(snapshot, features, forecaster, areas, paths) -> None:
+    from serving.briefing.inputs import build_briefing_files
+    from training.atomic import write_files
+
+    boundaries = paths.resolve("raw") / "reference" / "boundaries.geojson"
+    files = build_briefing_files(
+        snapshot, features, forecaster, areas, paths.resolve("snapshot"), boundaries=boundaries
+    )
+    write_files(files)
 
 
 def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:

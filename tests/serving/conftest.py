@@ -99,6 +99,34 @@ def make_features(areas: pd.DataFrame, n_weeks: int = N_WEEKS) -> pd.DataFrame:
     return features[["area_code", "origin_week", "target_week", *FEATURES, "y", "y_ae"]]
 
 
+def write_boundaries(areas: pd.DataFrame, path: Path) -> Path:
+    """Write a square polygon around each area's centroid (GeoJSON)."""
+    half = 0.004
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"area_code": code},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [lon - half, lat - half],
+                        [lon + half, lat - half],
+                        [lon + half, lat + half],
+                        [lon - half, lat + half],
+                        [lon - half, lat - half],
+                    ]
+                ],
+            },
+        }
+        for code, lon, lat in zip(
+            areas["area_code"], areas["longitude"], areas["latitude"], strict=True
+        )
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
 def train_forecaster(features: pd.DataFrame, *, rounds: int, seed: int):
     from training.model import Forecaster
 
@@ -150,6 +178,8 @@ def register_version(uri: str, forecaster, *, cards_root: Path, tmp: Path) -> in
         "harmcast.gate": "passed",
         "harmcast.approval_status": "approved",
         "harmcast.card_sha256": sha,
+        "harmcast.reviewers": "a.khan,t.hughes",
+        "harmcast.decided_at": "2024-07-01T10:00:00+00:00",
     }.items():
         client.set_model_version_tag(MODEL_NAME, str(version), key, value)
     return version
@@ -161,8 +191,10 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     home = root / "bentoml"
     # bentoml reads BENTOML_HOME lazily, on the first use of its model store
     os.environ["BENTOML_HOME"] = str(home)
+    from serving.briefing.inputs import build_briefing_files
     from serving.snapshot import build_snapshot, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
+    from training.atomic import write_files
 
     uri = f"sqlite:///{root}/mlruns/mlflow.db"
     (root / "mlruns").mkdir()
@@ -184,6 +216,18 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
             features, forecasters[version], areas, policy_coverage=0.1, model_version=version
         )
         snapshots[version] = write_snapshot(snapshot, root / f"snapshot-v{version}")
+        # v2 has area boundaries (polygons on the map), v1 has none (circles)
+        boundaries = write_boundaries(areas, root / "boundaries.geojson") if version == 2 else None
+        write_files(
+            build_briefing_files(
+                snapshots[version],
+                features,
+                forecasters[version],
+                areas,
+                root / f"snapshot-v{version}",
+                boundaries=boundaries,
+            )
+        )
         tags[version] = import_to_bentoml(
             approved, approved.card_dir, root / f"snapshot-v{version}", tracking_uri=uri
         )
