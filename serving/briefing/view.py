@@ -17,7 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from serving.briefing.inputs import AREAS_FILE, BOUNDARIES_FILE, HISTORY_FILE, PREVIOUS_FILE
+from serving.briefing.inputs import (
+    AREAS_FILE,
+    BOUNDARIES_FILE,
+    BRIEFING_META_FILE,
+    HISTORY_FILE,
+    PREVIOUS_FILE,
+)
 from serving.briefing.mapsvg import Box, Shape, bounding_box, project_shapes
 from serving.snapshot import N_DRIVERS, Snapshot
 
@@ -102,6 +108,14 @@ def _read(directory: Path, name: str) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.is_file() else None
 
 
+def _belongs(directory: Path, snapshot: Snapshot) -> bool:
+    # history and last week's forecasts built for another snapshot are not shown
+    path = directory / BRIEFING_META_FILE
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("snapshot_parquet_sha256") == snapshot.meta.sha256
+
+
 def _polygons(directory: Path) -> dict[str, dict[str, Any]]:
     path = directory / BOUNDARIES_FILE
     if not path.is_file():
@@ -167,9 +181,10 @@ class Briefing:
     def __init__(self, snapshot: Snapshot, snapshot_dir: Path, approval: dict[str, Any]) -> None:
         self.provenance = provenance(approval, snapshot)
         frame = snapshot.frame
+        current = _belongs(snapshot_dir, snapshot)
         self.rows = _rows(
             frame,
-            _read(snapshot_dir, PREVIOUS_FILE),
+            _read(snapshot_dir, PREVIOUS_FILE) if current else None,
             _read(snapshot_dir, AREAS_FILE),
         )
         self.horizons = sorted(self.rows)
@@ -192,7 +207,7 @@ class Briefing:
             self.views[district] = bounding_box(
                 self.shapes[c].box for c in codes if c in self.shapes
             )
-        self.history = _history(_read(snapshot_dir, HISTORY_FILE))
+        self.history = _history(_read(snapshot_dir, HISTORY_FILE) if current else None)
 
     def horizon_or_first(self, horizon: int | None) -> int:
         """Return ``horizon`` when the snapshot holds it, else the first horizon."""
