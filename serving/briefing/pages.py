@@ -142,6 +142,7 @@ def history_svg(points: list[tuple[str, float | None, float]], name: str) -> Mar
         f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">'
         f"{escape(points[-1][0])}</text>"
         f'<text x="4" y="{pad - 8}">{top:.1f}</text>'
+        f'<text x="4" y="{height - pad}">0</text>'
         f'<polyline class="observed" points="{observed}"/>'
         f'<polyline class="forecast" points="{forecast}"/></svg>'
     )
