@@ -170,10 +170,30 @@ def load_once(context, url: str, n_areas: int) -> dict:
     return {**timing, "bytes": sum(sizes), "html_bytes": html, "requests": len(sizes)}
 
 
+def screenshots(browser, context, url: str, out: Path) -> None:
+    """Save the sign-in page, the briefing and an area's detail as PNG files in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    anonymous = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = anonymous.new_page()
+    page.goto(url + "/signin")
+    page.screenshot(path=str(out / "briefing-signin.png"))
+    anonymous.close()
+    page = context.new_page()
+    page.goto(url + "/")
+    page.screenshot(path=str(out / "briefing.png"), full_page=False)
+    first = page.get_attribute("#ranked tbody tr", "data-code")
+    page.goto(url + f"/?area={first}#detail")
+    page.screenshot(path=str(out / "briefing-area-detail.png"), full_page=False)
+    page.close()
+
+
 def main() -> None:
     """Measure both cities and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="page loads per city")
+    parser.add_argument(
+        "--screenshots", type=Path, default=None, help="save the default city's pages here (docs/)"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -209,6 +229,10 @@ def main() -> None:
                         load = load_once(contexts[name], servers[name][1], n_areas)
                         results[name].append(load)
                         print(f"{name}: {load}", flush=True)
+                if args.screenshots:
+                    screenshots(
+                        browser, contexts["default"], servers["default"][1], args.screenshots
+                    )
                 browser.close()
         finally:
             for process, _url in servers.values():
@@ -229,7 +253,11 @@ def write(results: dict[str, list[dict]], rounds: int) -> None:
     }
     ratio = {k: summary["london"][k] / summary["default"][k] for k in summary["default"]}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    load = os.getloadavg()[1]
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} cores (5-minute load average {load:.1f} "
+        f"at the end), Python {platform.python_version()}"
+    )
     (RESULTS / "briefing.json").write_text(
         json.dumps(
             {
@@ -263,6 +291,14 @@ def write(results: dict[str, list[dict]], rounds: int) -> None:
     lines += [
         f"| **london / default** | 5.0x | {ratio['bytes']:.1f}x | {ratio['html_bytes']:.1f}x "
         f"| {ratio['ttfb_ms']:.1f}x | {ratio['drawn_ms']:.1f}x |",
+        "",
+        "Page weight is the bytes of every response the page fetched (the HTML, two",
+        "stylesheets, the script; nothing from another host). It grows in proportion",
+        "to the areas: one SVG shape each, with its name, plus the flagged areas' rows",
+        "(10% of areas). Map drawn: from navigation start until every area's shape is in",
+        "the DOM and a frame has been painted after it. A district view draws only that",
+        "district's areas. The machine was shared with other jobs: single loads vary by",
+        "up to 2x, so read the medians and the ratio, not one load.",
         "",
     ]
     (RESULTS / "briefing.md").write_text("\n".join(lines))
