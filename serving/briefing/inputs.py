@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from serving.snapshot import Forecaster, Snapshot
+from serving.snapshot import Forecaster, Snapshot, snapshot_files
 from training.errors import SchemaError
 
 __all__ = [
@@ -135,7 +135,8 @@ def build_briefing_files(
 
     Parameters
     ----------
-    snapshot : the snapshot these belong to (its origin week and sha256).
+    snapshot : the snapshot these belong to (its origin week; its sha256 is
+        computed here when it was not written yet).
     features : the features frame the snapshot was built from (with ``y``).
     forecaster : the served model (only ``predict`` is called).
     areas : the areas frame (``area_code``, ``area_km2``).
@@ -144,6 +145,8 @@ def build_briefing_files(
     """
     if "y" not in features.columns:
         raise SchemaError("features", MSG_NO_TARGET)
+    if not snapshot.meta.sha256:
+        snapshot = snapshot_files(snapshot, Path(out_dir))[0]
     origin = pd.Timestamp(snapshot.meta.origin_week)
     codes = set(snapshot.frame["area_code"].astype(str))
     out_dir = Path(out_dir)

@@ -26,6 +26,8 @@ from serving.session import (
     MAX_FAILURES,
     SESSION_SECONDS,
     FailedSignins,
+    clear_cookie_header,
+    cookie_header,
     issue_session,
     session_key,
     verify_session,
@@ -104,6 +106,14 @@ def test_session_cookie_signed_expiring_and_tied_to_the_credentials():
     tampered = value.replace("v1.", "v1.9", 1)
     assert not verify_session(key, tampered, now=1001.0)
     assert not verify_session(session_key([]), value, now=1001.0), "no planner, no session"
+
+
+def test_cookie_is_secure_over_tls_and_sign_out_clears_it():
+    over_tls = cookie_header("v", secure=True)
+    assert over_tls.startswith("harmcast_session=v;") and over_tls.endswith("; Secure")
+    assert "HttpOnly" in over_tls and "SameSite=Strict" in over_tls
+    assert "Secure" not in cookie_header("v", secure=False)
+    assert "Max-Age=0" in clear_cookie_header(secure=False)
 
 
 def test_failed_signins_are_limited_per_client():
