@@ -98,6 +98,10 @@ def test_snapshot_comes_from_the_approved_production_version(history, tmp_path):
     meta = _meta(params)
     assert (meta["model_name"], meta["model_version"]) == (params.tracking.registered_model, "1")
     assert meta["origin_week"] == f"{week:%Y-%m-%d}"
+    # the briefing's inputs were rebuilt for this very snapshot, not left from the last one
+    briefing = json.loads((params.paths.resolve("snapshot") / "briefing_meta.json").read_text())
+    assert briefing["snapshot_parquet_sha256"] == meta["sha256"]
+    assert briefing["origin_week"] == meta["origin_week"]
     expected, got = _expected_mu(params, history, history["a"]), _snapshot_mu(params)
     assert got.index.equals(expected.index)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
