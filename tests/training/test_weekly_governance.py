@@ -259,3 +259,12 @@ def test_snapshot_command_on_a_root_without_a_policy_uses_the_packaged_one(histo
     result = CliRunner().invoke(app, ["snapshot", "--root", str(params.paths.root)])
     assert result.exit_code == 0, result.output
     assert _meta(params)["hotspot_coverage"] == policy.serving.hotspot_coverage
+    # the briefing's inputs sit beside it, with the city's polygons
+    snapshot_dir = params.paths.resolve("snapshot")
+    briefing = json.loads((snapshot_dir / "briefing_meta.json").read_text())
+    assert briefing["snapshot_parquet_sha256"] == _meta(params)["sha256"]
+    shapes = json.loads((snapshot_dir / "boundaries.geojson").read_text())["features"]
+    n_areas = len(history["linked"].areas)
+    assert len(shapes) == n_areas and shapes[0]["geometry"]["type"] == "Polygon"
+    history_frame = pd.read_parquet(snapshot_dir / "briefing_history.parquet")
+    assert history_frame["area_code"].nunique() == n_areas
