@@ -120,7 +120,8 @@ def serve(
         "--working-dir",
         str(project),
     ]
-    console.print(f"serving on http://{params.serving.host}:{params.serving.port}")
+    url = f"http://{params.serving.host}:{params.serving.port}"
+    console.print(f"serving on {url} (planners' weekly briefing: {url}/, API: {url}/docs)")
     code = subprocess.call(command, env=env)
     if code != 0:
         raise typer.Exit(code=code)

@@ -100,11 +100,10 @@ def map_svg(briefing: Briefing, horizon: int, district: str, selected: str | Non
         label = f"{name}: {row.expected_count:.1f} expected"
         css = f"area b{row.band}" + (" flagged" if row.hotspot else "")
         css += " selected" if row.area_code == selected else ""
-        focus = ' tabindex="0"' if row.hotspot else ""
-        common = (
-            f'class="{css}" data-code="{escape(row.area_code)}" role="link" '
-            f'aria-label="{name}"{focus}'
-        )
+        # flagged areas are links in the tab order; the rest open on a click (and are
+        # all reachable from the list with "List every area")
+        role = 'role="link" tabindex="0"' if row.hotspot else 'role="img"'
+        common = f'class="{css}" data-code="{escape(row.area_code)}" {role} aria-label="{name}"'
         if shape.path:
             parts.append(f'<path {common} d="{shape.path}"><title>{label}</title></path>')
         else:
