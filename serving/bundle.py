@@ -5,7 +5,8 @@ A BentoML model ``harmcast-violence:v<N>-<hash>`` holds everything the service n
 - ``model/``: the registered MLflow model (``MLmodel``, ``model.lgb``...);
 - ``card/card.json`` and ``card/card.html``: the published model card;
 - ``approval.json``: the version's tags when it was imported;
-- ``snapshot/``: ``snapshot.parquet`` and ``snapshot_meta.json``.
+- ``snapshot/``: ``snapshot.parquet``, ``snapshot_meta.json`` and every other
+  file of the snapshot directory (the briefing's inputs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from serving.approval import (
     check_approval,
     sha256_file,
 )
-from serving.snapshot import META_FILE, SNAPSHOT_FILE, Snapshot, read_snapshot
+from serving.snapshot import META_FILE, Snapshot, read_snapshot
 from training.errors import NotApproved
 
 __all__ = [
@@ -134,10 +135,20 @@ def load_forecaster(
         return Forecaster.load(staged)
 
 
-def _bento_version(approved: ApprovedModel, snapshot: Snapshot, model_dir: Path) -> str:
+def _snapshot_files(snapshot_dir: Path) -> list[Path]:
+    # every file of the snapshot directory: the briefing's inputs travel with it
+    return sorted(p for p in snapshot_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _bento_version(
+    approved: ApprovedModel, snapshot: Snapshot, model_dir: Path, snapshot_dir: Path
+) -> str:
     digest = hashlib.sha256()
     digest.update(approved.tags[TAG_CARD].encode())
     digest.update(snapshot.meta.sha256.encode())
+    for path in _snapshot_files(snapshot_dir):
+        digest.update(path.name.encode())
+        digest.update(sha256_file(path).encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         digest.update(path.relative_to(model_dir).as_posix().encode())
         digest.update(sha256_file(path).encode())
@@ -184,7 +195,8 @@ def import_to_bentoml(
     _check_snapshot(approved, snapshot, snapshot_dir)
     with tempfile.TemporaryDirectory(prefix="harmcast-import-") as tmp:
         model_dir = _download_model(approved, tracking_uri, Path(tmp) / "dl")
-        tag = f"{BENTO_MODEL_NAME}:{_bento_version(approved, snapshot, model_dir)}"
+        version = _bento_version(approved, snapshot, model_dir, snapshot_dir)
+        tag = f"{BENTO_MODEL_NAME}:{version}"
         try:
             return str(bentoml.models.get(tag).tag)
         except bentoml.exceptions.NotFound:
@@ -215,8 +227,8 @@ def import_to_bentoml(
                 if (card_dir / name).is_file():
                     shutil.copy2(card_dir / name, root / "card" / name)
             (root / "snapshot").mkdir()
-            for name in (SNAPSHOT_FILE, META_FILE):
-                shutil.copy2(snapshot_dir / name, root / "snapshot" / name)
+            for path in _snapshot_files(snapshot_dir):
+                shutil.copy2(path, root / "snapshot" / path.name)
             (root / "approval.json").write_text(json.dumps(approval, indent=2) + "\n")
     return tag
 

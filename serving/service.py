@@ -14,11 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from serving.auth import BearerAuth
+from serving.auth import (
+    CARD_READERS,
+    OPERATOR,
+    PLANNER,
+    PUBLIC,
+    AccessControl,
+    RouteTable,
+    allow,
+    service_routes,
+)
+from serving.briefing.web import BriefingPages
+from serving.metrics import METRICS_CONTENT_TYPE, RouteMetrics, render_metrics
 from serving.query import ForecastIndex
 from serving.schemas import ForecastRequest, RequestError
 from serving.store import TRACKING_URI_ENV, bento_model_tag, startup_bundle
@@ -34,7 +45,10 @@ pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 @bentoml.asgi_app(pages, path="/")
 # two workers: one per core of the target machine; each holds its own prebuilt index
-@bentoml.service(name="harmcast-forecast", workers=2, traffic={"timeout": 30})
+# BentoML's own metrics label raw paths (unbounded): serving.metrics replaces them
+@bentoml.service(
+    name="harmcast-forecast", workers=2, traffic={"timeout": 30}, metrics={"enabled": False}
+)
 class HarmcastForecast:
     """Weekly violence forecasts per area, from the approved model's snapshot."""
 
@@ -43,6 +57,11 @@ class HarmcastForecast:
     def __init__(self) -> None:
         self.bundle, checked = startup_bundle(Path(self.model.path))
         self.index = ForecastIndex(self.bundle.snapshot)
+        self.pages = BriefingPages(
+            self.bundle,
+            Path(self.model.path) / "snapshot",
+            _serving_params(),
+        )
         approval = self.bundle.approval
         logger.info(
             "serving %s version %s (card sha256 %s, origin week %s); registry check: %s",
@@ -62,36 +81,111 @@ class HarmcastForecast:
 
     # async: the answer is a lookup and a bytes join, cheaper than a hop to a worker thread
     @bentoml.api(input_spec=ForecastRequest)
+    @allow(PLANNER)
     async def forecast(self, **request: Any) -> dict[str, Any]:
         """Return expected counts, intervals, P(>=1), ranks and hotspot flags per area."""
         # prebuilt JSON fragments, returned as is: no per-object serialisation of big answers
         return Response(self._answer("answer_json", request), media_type=JSON)
 
     @bentoml.api(input_spec=ForecastRequest)
+    @allow(PLANNER)
     async def forecast_geojson(self, **request: Any) -> dict[str, Any]:
         """Return the forecasts as a GeoJSON FeatureCollection of area centroids."""
         return Response(self._answer("answer_geojson_json", request), media_type=JSON)
 
     @pages.get("/model_card")
+    @allow(CARD_READERS)
     def model_card(self) -> dict[str, Any]:
         """Return the published model card (card.json) of the served version."""
         return self.bundle.card
 
     @pages.get("/model_card.html", response_class=HTMLResponse)
+    @allow(CARD_READERS)
     def model_card_html(self) -> str:
         """Return the published model card as HTML."""
         return self.bundle.card_html
 
     @pages.get("/areas")
+    @allow(PLANNER)
     def areas(self) -> list[dict[str, Any]]:
         """Area codes, names and districts the service forecasts."""
         return self.index.areas
+
+    @pages.get("/", response_class=HTMLResponse)
+    @allow(PLANNER)
+    def briefing(
+        self,
+        horizon: int | None = None,
+        district: str | None = None,
+        area: str | None = None,
+        show: str | None = Query(None, alias="list"),
+    ) -> Response:
+        """Return the planner's weekly briefing: map, ranked list, an area's detail."""
+        return self.pages.briefing(horizon, district, area, show_all=show == "all")
+
+    @pages.get("/briefing.csv")
+    @allow(PLANNER)
+    def briefing_csv(
+        self,
+        horizon: int | None = None,
+        district: str | None = None,
+        show: str | None = Query(None, alias="list"),
+    ) -> Response:
+        """Return the briefing's list as CSV (flagged areas, or every area with list=all)."""
+        return self.pages.csv(horizon, district, show_all=show == "all")
+
+    @pages.get("/briefing.geojson")
+    @allow(PLANNER)
+    def briefing_geojson(self, horizon: int | None = None, district: str | None = None):
+        """Every area's forecast as GeoJSON, with polygons when boundaries are known."""
+        return self.pages.geojson(horizon, district)
+
+    @pages.get("/briefing/static/{name}")
+    @allow(PUBLIC)
+    def briefing_static(self, name: str) -> Response:
+        """Return the briefing's stylesheets and script (packaged, no CDN)."""
+        return self.pages.static(name)
+
+    @pages.get("/signin", response_class=HTMLResponse)
+    @allow(PUBLIC)
+    def signin_form(self) -> Response:
+        """Return the planner's sign-in form."""
+        return self.pages.signin_form()
+
+    @pages.post("/signin")
+    @allow(PUBLIC)
+    async def signin(self, request: Request) -> Response:
+        """Check the planner credential; set the session cookie or refuse clearly."""
+        return await self.pages.signin(request)
+
+    @pages.post("/signout")
+    @allow(PUBLIC)
+    def signout(self, request: Request) -> Response:
+        """End the browser session."""
+        return self.pages.signout(request)
+
+    @pages.get("/docs", response_class=HTMLResponse)
+    @allow(PUBLIC)
+    def docs(self) -> Response:
+        """Return the API's Swagger page (BentoML's packaged Swagger UI, no tracking script)."""
+        return self.pages.docs()
+
+    @pages.get("/metrics")
+    @allow(OPERATOR)
+    def metrics(self) -> Response:
+        """Request counts and durations by route template (every worker)."""
+        return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)
+
+
+def _serving_params():
+    return load_params(os.environ.get("HARMCAST_PARAMS") or None).serving
 
 
 # `bentoml serve` restarts a worker whose __init__ raises, forever; verifying here
 # too makes `bentoml serve` and `bentoml build` fail (exit 1) before binding a port.
 startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
 
-HarmcastForecast.add_asgi_middleware(
-    BearerAuth, params=load_params(os.environ.get("HARMCAST_PARAMS") or None).serving
-)
+# the first middleware added is the outer one: metrics count refusals too
+_ROUTES = service_routes(HarmcastForecast)
+HarmcastForecast.add_asgi_middleware(RouteMetrics, table=RouteTable({t: ["_"] for t in _ROUTES}))
+HarmcastForecast.add_asgi_middleware(AccessControl, routes=_ROUTES, params=_serving_params())

@@ -177,6 +177,9 @@ class ServingParams(_Strict):
     port: int = 3000
     planner_token_env: str = "HARMCAST_PLANNER_TOKENS"
     board_token_env: str = "HARMCAST_BOARD_TOKENS"
+    metrics_token_env: str = Field(
+        "HARMCAST_METRICS_TOKENS", description="Tokens of the operator role, who may read /metrics."
+    )
     public_cards: bool = True
 
 

@@ -135,16 +135,18 @@ def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
 def build_refresh(
     params: Params, policy: Policy, panel: pd.DataFrame, areas: pd.DataFrame,
     adjacency: pd.DataFrame,
-) -> tuple[SnapshotRefresh, Snapshot | None]:  # fmt: skip
+) -> tuple[SnapshotRefresh, Snapshot | None, dict[Path, bytes]]:  # fmt: skip
     """Build, without writing it, the serving snapshot of the grown panel.
 
     Only the registry's ``production`` version (approved, gate passed, card
     verified) may produce what the service reads; a model merely trained into
     ``data/05_models`` never does. Without such a version the snapshot is None
-    and the refresh says why.
+    and the refresh says why. The third item is the briefing's inputs
+    (``serving.briefing.inputs``), by path, to be written with the snapshot.
     """
     from mlflow.exceptions import MlflowException
 
+    from serving.briefing.inputs import build_briefing_files
     from serving.snapshot import build_snapshot
     from training.features import build_features
 
@@ -159,12 +161,16 @@ def build_refresh(
             model_name=approved.name,
             model_version=approved.version,
         )
+        briefing = build_briefing_files(
+            snapshot, features, forecaster, areas, params.paths.resolve("snapshot"),
+            boundaries=params.paths.resolve("raw") / "reference" / "boundaries.geojson",
+        )  # fmt: skip
     except (HarmcastError, MlflowException) as exc:
         # not bad input: the week is still appended, scored and logged, with the reason
-        return SnapshotRefresh(False, reason=str(exc)), None
+        return SnapshotRefresh(False, reason=str(exc)), None, {}
     refresh = SnapshotRefresh(True, origin_week=snapshot.meta.origin_week, model_name=approved.name,
                               model_version=str(approved.version))  # fmt: skip
-    return refresh, snapshot
+    return refresh, snapshot, briefing
 
 
 def refresh_snapshot(
@@ -176,11 +182,12 @@ def refresh_snapshot(
     See :func:`build_refresh`; without a servable production version the
     snapshot is left exactly as it was and the result says why.
     """
-    from serving.snapshot import write_snapshot
+    from serving.snapshot import snapshot_files
+    from training.atomic import write_files
 
-    refresh, snapshot = build_refresh(params, policy, panel, areas, adjacency)
+    refresh, snapshot, briefing = build_refresh(params, policy, panel, areas, adjacency)
     if snapshot is not None:
-        write_snapshot(snapshot, params.paths.resolve("snapshot"))
+        write_files({**snapshot_files(snapshot, params.paths.resolve("snapshot"))[1], **briefing})
     return refresh
 
 
@@ -262,7 +269,7 @@ def _judge_week(
 
 def _week_files(
     params: Params, policy: Policy, grown: pd.DataFrame, snapshot: Snapshot | None,
-    history: list[dict], entry: dict,
+    history: list[dict], entry: dict, briefing: dict[Path, bytes],
 ) -> dict[Path, bytes]:  # fmt: skip
     """Return the bytes the cycle writes, by path, in commit order (the log last)."""
     from serving.snapshot import snapshot_files
@@ -270,6 +277,7 @@ def _week_files(
     files: dict[Path, bytes] = {}
     if snapshot is not None:
         files.update(snapshot_files(snapshot, params.paths.resolve("snapshot"))[1])
+        files.update(briefing)
     buffer = io.BytesIO()
     grown.to_parquet(buffer, index=False)
     files[params.paths.resolve("panel") / "panel.parquet"] = buffer.getvalue()
@@ -312,11 +320,11 @@ def run_weekly(
     out_dir = paths.root / MONITORING_DIR
     history = read_log(out_dir / LOG_FILE)
     entry, reasons = _judge_week(params, policy, ingest, grown, areas, history, week_dir)
-    refresh, snapshot = build_refresh(params, policy, grown, areas, adjacency)
+    refresh, snapshot, briefing = build_refresh(params, policy, grown, areas, adjacency)
     entry.update(refresh.log_fields())
     entry.update(review_required=bool(reasons), review_reasons=reasons,
                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
-    staged = stage_files(_week_files(params, policy, grown, snapshot, history, entry))
+    staged = stage_files(_week_files(params, policy, grown, snapshot, history, entry, briefing))
     try:
         # the flag and the registry tag are rewritten alike when the week is run again
         review_path = flag_for_review(params, reasons, week=entry["week"]) if reasons else None

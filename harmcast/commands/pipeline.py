@@ -206,7 +206,10 @@ def _serve(app: typer.Typer, params, common: list[str]) -> None:
         '-d \'{"top_k": 5, "horizon": 1, "explain": true}\'',
         soft_wrap=True,
     )
-    console.print(f"  model card: {url}/model_card.html   areas: {url}/areas")
+    console.print(f"  model card: {url}/model_card.html   areas: {url}/areas   API: {url}/docs")
+    console.print(
+        f"[bold]Planners' weekly briefing: {url}/[/]  (sign in with the credential {token})"
+    )
     _invoke(app, ["serve", *common])
 
 

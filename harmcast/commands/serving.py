@@ -44,15 +44,18 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
             root=paths.root,
         )  # fmt: skip
         forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
+        features = _read_frame(paths.resolve("features") / "features.parquet")
+        areas = _read_frame(paths.resolve("panel") / "areas.parquet")
         built = build_snapshot(
-            _read_frame(paths.resolve("features") / "features.parquet"),
+            features,
             forecaster,
-            _read_frame(paths.resolve("panel") / "areas.parquet"),
+            areas,
             policy_coverage=load_policy(project_policy_path(paths)).serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
         )
         written = write_snapshot(built, paths.resolve("snapshot"))
+        _write_briefing_inputs(written, features, forecaster, areas, paths)
         digest = snapshot_sha256(paths.resolve("snapshot"))
         record_snapshot(Governance.from_params(params), approved.name, approved.version, digest)
     meta = written.meta
@@ -61,6 +64,17 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
         f"{meta.origin_week}, {meta.n_areas} areas x horizons {list(meta.horizons)} -> "
         f"{paths.resolve('snapshot')} (sha256 {digest[:12]}, recorded)"
     )
+
+
+def _write_briefing_inputs(snapshot, features, forecaster, areas, paths) -> None:
+    from serving.briefing.inputs import build_briefing_files
+    from training.atomic import write_files
+
+    boundaries = paths.resolve("raw") / "reference" / "boundaries.geojson"
+    files = build_briefing_files(
+        snapshot, features, forecaster, areas, paths.resolve("snapshot"), boundaries=boundaries
+    )
+    write_files(files)
 
 
 def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
@@ -120,7 +134,8 @@ def serve(
         "--working-dir",
         str(project),
     ]
-    console.print(f"serving on http://{params.serving.host}:{params.serving.port}")
+    url = f"http://{params.serving.host}:{params.serving.port}"
+    console.print(f"serving on {url} (planners' weekly briefing: {url}/, API: {url}/docs)")
     code = subprocess.call(command, env=env)
     if code != 0:
         raise typer.Exit(code=code)

@@ -97,6 +97,34 @@ def make_features(areas: pd.DataFrame, n_weeks: int = N_WEEKS) -> pd.DataFrame:
     return features[["area_code", "origin_week", "target_week", *FEATURES, "y", "y_ae"]]
 
 
+def write_boundaries(areas: pd.DataFrame, path: Path) -> Path:
+    """Write a square polygon around each area's centroid (GeoJSON)."""
+    half = 0.004
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"area_code": code},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [lon - half, lat - half],
+                        [lon + half, lat - half],
+                        [lon + half, lat + half],
+                        [lon - half, lat + half],
+                        [lon - half, lat - half],
+                    ]
+                ],
+            },
+        }
+        for code, lon, lat in zip(
+            areas["area_code"], areas["longitude"], areas["latitude"], strict=True
+        )
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
 def train_forecaster(features: pd.DataFrame, *, rounds: int, seed: int):
     from training.model import Forecaster
 
@@ -147,9 +175,11 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     # bentoml reads BENTOML_HOME lazily, on the first use of its model store
     os.environ["BENTOML_HOME"] = str(home)
     from governance.servable import record_snapshot
+    from serving.briefing.inputs import build_briefing_files
     from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
     from tests.governance.governed import make_project
+    from training.atomic import write_files
 
     project = make_project(root)
     from governance.signing import write_private_key
@@ -176,6 +206,14 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
         )
         out = root / f"snapshot-v{version}"
         snapshots[version] = write_snapshot(snapshot, out)
+        # v2 has area boundaries (polygons on the map), v1 has none (circles)
+        boundaries = write_boundaries(areas, root / "boundaries.geojson") if version == 2 else None
+        write_files(
+            build_briefing_files(
+                snapshots[version], features, forecasters[version], areas, out,
+                boundaries=boundaries,
+            )
+        )  # fmt: skip
         record_snapshot(project.gov, MODEL_NAME, version, snapshot_sha256(out))
         tags[version] = import_to_bentoml(approved, approved.card_dir, out, tracking_uri=uri)
     client.set_registered_model_alias(MODEL_NAME, "previous", "1")

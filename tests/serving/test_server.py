@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 
 PLANNER = secrets.token_urlsafe(16)
 BOARD = secrets.token_urlsafe(16)
+OPERATOR = secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,7 @@ def server(city, tmp_path_factory):
         "HARMCAST_TRACKING_URI": city.uri,
         "HARMCAST_PLANNER_TOKENS": PLANNER,
         "HARMCAST_BOARD_TOKENS": BOARD,
+        "HARMCAST_METRICS_TOKENS": OPERATOR,
     }
     log = tmp_path_factory.mktemp("server") / "server.log"
     running = start_server(city, city.bento_tags[2], env, log)
@@ -92,8 +94,9 @@ def test_cards_areas_health_and_metrics(city, server):
     assert not any(k.startswith("audit_") for a in areas for k in a)
     for path in ("/healthz", "/livez", "/readyz"):
         assert httpx.get(url + path).status_code == 200
-    metrics = httpx.get(f"{url}/metrics")
-    assert metrics.status_code == 200 and "bentoml_service_request" in metrics.text
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    metrics = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert metrics.status_code == 200 and 'route="/model_card"' in metrics.text
 
 
 def test_startup_log_names_the_verified_version(server):

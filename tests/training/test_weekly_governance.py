@@ -99,6 +99,10 @@ def test_snapshot_comes_from_the_approved_production_version(history, tmp_path):
     meta = _meta(params)
     assert (meta["model_name"], meta["model_version"]) == (params.tracking.registered_model, "1")
     assert meta["origin_week"] == f"{week:%Y-%m-%d}"
+    # the briefing's inputs were rebuilt for this very snapshot, not left from the last one
+    briefing = json.loads((params.paths.resolve("snapshot") / "briefing_meta.json").read_text())
+    assert briefing["snapshot_parquet_sha256"] == meta["sha256"]
+    assert briefing["origin_week"] == meta["origin_week"]
     expected, got = _expected_mu(params, history, history["a"]), _snapshot_mu(params)
     assert got.index.equals(expected.index)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
@@ -261,3 +265,12 @@ def test_snapshot_command_on_a_root_without_a_policy_uses_the_packaged_one(histo
     result = CliRunner().invoke(app, ["snapshot", "--root", str(params.paths.root)])
     assert result.exit_code == 0, result.output
     assert _meta(params)["hotspot_coverage"] == policy.serving.hotspot_coverage
+    # the briefing's inputs sit beside it, with the city's polygons
+    snapshot_dir = params.paths.resolve("snapshot")
+    briefing = json.loads((snapshot_dir / "briefing_meta.json").read_text())
+    assert briefing["snapshot_parquet_sha256"] == _meta(params)["sha256"]
+    shapes = json.loads((snapshot_dir / "boundaries.geojson").read_text())["features"]
+    n_areas = len(history["linked"].areas)
+    assert len(shapes) == n_areas and shapes[0]["geometry"]["type"] == "Polygon"
+    history_frame = pd.read_parquet(snapshot_dir / "briefing_history.parquet")
+    assert history_frame["area_code"].nunique() == n_areas
