@@ -5,6 +5,7 @@ and both versions imported into a BentoML store under tmp."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import secrets
 import socket
