@@ -1,7 +1,8 @@
 """The governance audit log: an append-only, hash-chained JSON Lines file.
 
 Every governance action (register, gate_failed, approve, reject, rollback,
-publish) appends one entry. Each entry carries the hash of the one before it
+publish, and the snapshot and bento_import that record what is served)
+appends one entry. Each entry carries the hash of the one before it
 (``prev_hash``) and its own ``hash``, the SHA-256 of its canonical JSON
 without the ``hash`` field, so editing, deleting or reordering any earlier
 entry breaks the chain at a named entry. Cutting entries off the end leaves a
@@ -33,7 +34,16 @@ __all__ = [
     "verify_log",
 ]
 
-ACTIONS = ("register", "gate_failed", "approve", "reject", "rollback", "publish")
+ACTIONS = (
+    "register",
+    "gate_failed",
+    "approve",
+    "reject",
+    "rollback",
+    "publish",
+    "snapshot",
+    "bento_import",
+)
 GENESIS_HASH = "0" * 64
 DEFAULT_LOG = Path("governance_log/audit.jsonl")
 _FIELDS = ("seq", "timestamp", "actor", "action", "model", "version", "details", "prev_hash")

@@ -1,9 +1,13 @@
 """The harmcast BentoML service: only the approved model's forecasts, with its card.
 
 At start it refuses (``NotApproved``, the server exits) unless the stored
-approval record is approved and gate-passed, the stored card hashes to the
-recorded ``harmcast.card_sha256`` and, when ``HARMCAST_TRACKING_URI`` points
-at a reachable registry, the version still holds ``production`` there.
+snapshot hashes to the registry's ``harmcast.snapshot_sha256`` (to the BentoML
+model's metadata when the registry is unreachable; the two must agree when
+both are read), the stored approval record is approved and gate-passed, the
+stored card hashes to the recorded ``harmcast.card_sha256`` and, when
+``HARMCAST_TRACKING_URI`` points at a reachable registry, the version still
+holds ``production`` there. Any other start-up error is printed and raised as
+``StartupRefused`` with its cause (:func:`serving.store.refusing_to_start`).
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from starlette.responses import Response
 from serving.auth import BearerAuth
 from serving.query import ForecastIndex
 from serving.schemas import ForecastRequest, RequestError
-from serving.store import TRACKING_URI_ENV, bento_model_tag, startup_bundle
+from serving.store import TRACKING_URI_ENV, bento_model_tag, refusing_to_start, startup_bundle
 from training.config import load_params
 
 __all__ = ["HarmcastForecast"]
 
 # a child of "bentoml" so that bentoml serve prints it with its own records
 logger = logging.getLogger("bentoml.harmcast")
+#: the params.yaml whose ``serving:`` section applies (set by ``harmcast serve``)
+PARAMS_ENV = "HARMCAST_PARAMS"
 JSON = "application/json"
 pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -38,7 +44,8 @@ pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 class HarmcastForecast:
     """Weekly violence forecasts per area, from the approved model's snapshot."""
 
-    model = bentoml.models.BentoModel(bento_model_tag())
+    with refusing_to_start():
+        model = bentoml.models.BentoModel(bento_model_tag())
 
     def __init__(self) -> None:
         self.bundle, checked = startup_bundle(Path(self.model.path))
@@ -88,10 +95,10 @@ class HarmcastForecast:
         return self.index.areas
 
 
-# `bentoml serve` restarts a worker whose __init__ raises, forever; verifying here
-# too makes `bentoml serve` and `bentoml build` fail (exit 1) before binding a port.
-startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
+# A side effect at import, on purpose: `bentoml serve` restarts a worker whose __init__
+# raises, forever, so only a check here makes `bentoml serve`/`build` exit 1 unbound.
+with refusing_to_start():
+    startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
+    _serving_params = load_params(os.environ.get(PARAMS_ENV) or None).serving
 
-HarmcastForecast.add_asgi_middleware(
-    BearerAuth, params=load_params(os.environ.get("HARMCAST_PARAMS") or None).serving
-)
+HarmcastForecast.add_asgi_middleware(BearerAuth, params=_serving_params)

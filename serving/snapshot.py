@@ -4,12 +4,15 @@ The service answers from this frame alone, so a request costs a lookup, not a
 model call. SHAP contributions (``booster.predict(pred_contrib=True)``) are
 computed once here; the full vector is kept so that anyone can check that
 ``sum(contributions) + bias == log(mu)`` for the Poisson model.
+
+The snapshot *directory* is named by one hash, :func:`snapshot_sha256` (every
+file but ``snapshot_meta.json``), recorded in the registry at ``harmcast
+snapshot`` and checked when the service starts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import math
@@ -21,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from governance.evidence import canonical_json, sha256_bytes, sha256_file
 from training.errors import SchemaError
 
 __all__ = [
@@ -31,6 +35,8 @@ __all__ = [
     "write_snapshot",
     "snapshot_files",
     "read_snapshot",
+    "snapshot_sha256",
+    "files_sha256",
     "contribution_columns",
     "AREA_COLUMNS",
     "CONTRIB_PREFIX",
@@ -78,6 +84,9 @@ class SnapshotMeta:
     hotspot_coverage: float
     n_areas: int
     sha256: str = ""
+    #: :func:`snapshot_sha256` of the directory as written; informative only:
+    #: the service checks the directory against the registry, never against this
+    snapshot_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,8 +218,42 @@ def build_snapshot(
     return Snapshot(frame=ranked.reset_index(drop=True), meta=meta)
 
 
+def files_sha256(file_hashes: dict[str, str]) -> str:
+    """Return the hash naming a set of files, given ``{relative name: sha256}``.
+
+    Examples
+    --------
+    >>> files_sha256({"b": "2", "a": "1"}) == files_sha256({"a": "1", "b": "2"})
+    True
+    """
+    return sha256_bytes(canonical_json(file_hashes))
+
+
+def snapshot_sha256(directory: str | Path) -> str:
+    """Return the SHA-256 that names a snapshot directory.
+
+    ``sha256_bytes(canonical_json({name: sha256_file(file)}))`` over every file
+    under ``directory`` (names relative to it, ``/``-separated) except
+    ``snapshot_meta.json``, which carries this hash and so cannot be covered by it.
+
+    Raises
+    ------
+    SchemaError
+        When ``directory`` is not a folder holding ``snapshot.parquet``.
+    """
+    directory = Path(directory)
+    if not (directory / SNAPSHOT_FILE).is_file():
+        raise SchemaError(directory / SNAPSHOT_FILE, "snapshot file not found")
+    hashes = {
+        path.relative_to(directory).as_posix(): sha256_file(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() != META_FILE
+    }
+    return files_sha256(hashes)
+
+
 def snapshot_files(snapshot: Snapshot, out_dir: Path) -> tuple[Snapshot, dict[Path, bytes]]:
-    """Return the snapshot with its sha256 and the bytes of its two files, by path.
+    """Return the snapshot with its hashes and the bytes of its two files, by path.
 
     Nothing is written: a caller that writes other files too (the weekly cycle)
     stages them all before renaming any (``training.atomic``).
@@ -219,7 +262,11 @@ def snapshot_files(snapshot: Snapshot, out_dir: Path) -> tuple[Snapshot, dict[Pa
     buffer = io.BytesIO()
     snapshot.frame.to_parquet(buffer, index=False)
     data = buffer.getvalue()
-    meta = replace(snapshot.meta, sha256=hashlib.sha256(data).hexdigest())
+    meta = replace(
+        snapshot.meta,
+        sha256=sha256_bytes(data),
+        snapshot_sha256=files_sha256({SNAPSHOT_FILE: sha256_bytes(data)}),
+    )
     text = json.dumps(asdict(meta), indent=2) + "\n"
     files = {out_dir / SNAPSHOT_FILE: data, out_dir / META_FILE: text.encode()}
     return Snapshot(frame=snapshot.frame, meta=meta), files
@@ -256,7 +303,7 @@ def read_snapshot(directory: Path) -> Snapshot:
         **{**raw, "horizons": tuple(raw["horizons"]), "feature_names": tuple(raw["feature_names"])}
     )
     data = data_path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
+    actual = sha256_bytes(data)
     if actual != meta.sha256:
         raise SchemaError(
             data_path, MSG_SHA_MISMATCH.format(actual=actual, expected=meta.sha256, meta=meta_path)

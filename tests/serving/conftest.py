@@ -161,7 +161,8 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     home = root / "bentoml"
     # bentoml reads BENTOML_HOME lazily, on the first use of its model store
     os.environ["BENTOML_HOME"] = str(home)
-    from serving.snapshot import build_snapshot, write_snapshot
+    from governance.snapshots import ACTION_SNAPSHOT, record_snapshot
+    from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
 
     uri = f"sqlite:///{root}/mlruns/mlflow.db"
@@ -184,6 +185,16 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> City:
             features, forecasters[version], areas, policy_coverage=0.1, model_version=version
         )
         snapshots[version] = write_snapshot(snapshot, root / f"snapshot-v{version}")
+        # as `harmcast snapshot` records it
+        record_snapshot(
+            uri,
+            root / "audit.jsonl",
+            name=MODEL_NAME,
+            version=version,
+            snapshot_sha256=snapshot_sha256(root / f"snapshot-v{version}"),
+            action=ACTION_SNAPSHOT,
+            details={},
+        )
         tags[version] = import_to_bentoml(
             approved, approved.card_dir, root / f"snapshot-v{version}", tracking_uri=uri
         )

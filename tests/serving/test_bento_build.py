@@ -18,7 +18,14 @@ pytestmark = pytest.mark.slow
 
 TOKEN = "bento-build-token"
 # what serving/bentofile.yaml includes, plus the bentofile and requirements themselves
-SOURCES = ("serving", "training/__init__.py", "training/config.py", "training/errors.py")
+SOURCES = (
+    "serving",
+    "training/__init__.py",
+    "training/config.py",
+    "training/errors.py",
+    "governance/__init__.py",
+    "governance/evidence.py",
+)
 
 
 def build_context(tmp_path, tag):
