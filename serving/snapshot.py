@@ -47,6 +47,7 @@ __all__ = [
     "MSG_MISSING_COLUMNS",
     "MSG_SHA_MISMATCH",
     "MSG_NO_ROWS",
+    "MSG_BAD_META",
 ]
 
 AREA_COLUMNS = ("area_code", "area_name", "district", "latitude", "longitude")
@@ -59,6 +60,7 @@ META_FILE = "snapshot_meta.json"
 MSG_MISSING_COLUMNS = "missing columns {columns}"
 MSG_SHA_MISMATCH = "sha256 {actual} does not match {expected} recorded in {meta}"
 MSG_NO_ROWS = "no rows for the latest origin week {origin}"
+MSG_BAD_META = "not a snapshot's metadata ({kind}: {cause}); rebuild it with `harmcast snapshot`"
 
 
 class Forecaster(Protocol):
@@ -286,22 +288,34 @@ def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Snapshot:
     return written
 
 
+def _read_meta(path: Path) -> SnapshotMeta:
+    try:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+        return SnapshotMeta(
+            **{
+                **raw,
+                "horizons": tuple(raw["horizons"]),
+                "feature_names": tuple(raw["feature_names"]),
+            }
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SchemaError(path, MSG_BAD_META.format(kind=type(exc).__name__, cause=exc)) from exc
+
+
 def read_snapshot(directory: Path) -> Snapshot:
     """Read a snapshot written by :func:`write_snapshot`, verifying its sha256.
 
     Raises
     ------
     SchemaError
-        When a file is missing or the parquet does not hash to the recorded sha256.
+        When a file is missing, the meta is not a snapshot's, or the parquet
+        does not hash to the recorded sha256.
     """
     meta_path, data_path = directory / META_FILE, directory / SNAPSHOT_FILE
     for path in (meta_path, data_path):
         if not path.is_file():
             raise SchemaError(path, "snapshot file not found (run `harmcast snapshot`)")
-    raw = json.loads(meta_path.read_text())
-    meta = SnapshotMeta(
-        **{**raw, "horizons": tuple(raw["horizons"]), "feature_names": tuple(raw["feature_names"])}
-    )
+    meta = _read_meta(meta_path)
     data = data_path.read_bytes()
     actual = sha256_bytes(data)
     if actual != meta.sha256:
