@@ -22,8 +22,10 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from serving.auth import BearerAuth
+from serving.auth import BearerAuth, access_rules
+from serving.openapi import SnapshotScope, TruthfulOpenAPI
 from serving.query import ForecastIndex
+from serving.rejections import JsonBodiesOnly, rejection_response
 from serving.schemas import ForecastRequest, RequestError
 from serving.store import TRACKING_URI_ENV, bento_model_tag, refusing_to_start, startup_bundle
 from training.config import load_params
@@ -60,24 +62,26 @@ class HarmcastForecast:
             "passed" if checked else f"skipped ({TRACKING_URI_ENV} unset or unreachable)",
         )
 
-    def _answer(self, method: str, request: dict[str, Any]) -> bytes:
+    def _answer(self, method: str, request: dict[str, Any]) -> Response:
         # BentoML validated the body against ForecastRequest already: construct, not re-validate
         try:
-            return getattr(self.index, method)(ForecastRequest.model_construct(**request))
+            body = getattr(self.index, method)(ForecastRequest.model_construct(**request))
         except RequestError as exc:
-            raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
+            # the same shape as BentoML's 400 for a pydantic error (serving.rejections)
+            return rejection_response(str(exc), kind="request_error")
+        # prebuilt JSON fragments, returned as is: no per-object serialisation of big answers
+        return Response(body, media_type=JSON)
 
     # async: the answer is a lookup and a bytes join, cheaper than a hop to a worker thread
     @bentoml.api(input_spec=ForecastRequest)
     async def forecast(self, **request: Any) -> dict[str, Any]:
         """Return expected counts, intervals, P(>=1), ranks and hotspot flags per area."""
-        # prebuilt JSON fragments, returned as is: no per-object serialisation of big answers
-        return Response(self._answer("answer_json", request), media_type=JSON)
+        return self._answer("answer_json", request)
 
     @bentoml.api(input_spec=ForecastRequest)
     async def forecast_geojson(self, **request: Any) -> dict[str, Any]:
         """Return the forecasts as a GeoJSON FeatureCollection of area centroids."""
-        return Response(self._answer("answer_geojson_json", request), media_type=JSON)
+        return self._answer("answer_geojson_json", request)
 
     @pages.get("/model_card")
     def model_card(self) -> dict[str, Any]:
@@ -98,7 +102,15 @@ class HarmcastForecast:
 # A side effect at import, on purpose: `bentoml serve` restarts a worker whose __init__
 # raises, forever, so only a check here makes `bentoml serve`/`build` exit 1 unbound.
 with refusing_to_start():
-    startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
+    _bundle, _ = startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
     _serving_params = load_params(os.environ.get(PARAMS_ENV) or None).serving
 
+_API_PATHS = ("/forecast", "/forecast_geojson")
+HarmcastForecast.add_asgi_middleware(JsonBodiesOnly, paths=_API_PATHS)
+HarmcastForecast.add_asgi_middleware(
+    TruthfulOpenAPI,
+    protected=access_rules(_serving_params),
+    api_paths=_API_PATHS,
+    scope=SnapshotScope.of(_bundle.snapshot.frame),
+)
 HarmcastForecast.add_asgi_middleware(BearerAuth, params=_serving_params)
