@@ -84,6 +84,7 @@ def weekly(
         )
     refresh = result.snapshot
     if refresh.refreshed:
+        _record_refresh(params, refresh, week=entry["week"])
         console.print(
             f"[green]snapshot refreshed[/] with {refresh.model_name} version "
             f"{refresh.model_version} (the production version): origin week {refresh.origin_week}"
@@ -94,6 +95,25 @@ def weekly(
             "previous snapshot; only the approved production version may refresh it."
         )
     console.print(f"log: {result.log_path}; report: {result.report_path}")
+
+
+def _record_refresh(params, refresh, *, week: str) -> None:
+    """Record the refreshed snapshot's hash as `harmcast snapshot` does, for `bento import`."""
+    from governance.auditlog import default_log_path
+    from governance.snapshots import ACTION_SNAPSHOT, record_snapshot
+    from serving.snapshot import snapshot_sha256
+    from training.config import tracking_uri
+
+    folder = params.paths.resolve("snapshot")
+    record_snapshot(
+        tracking_uri(params),
+        default_log_path(params.paths.root),
+        name=refresh.model_name,
+        version=refresh.model_version,
+        snapshot_sha256=snapshot_sha256(folder),
+        action=ACTION_SNAPSHOT,
+        details={"path": str(folder), "weekly": str(week)},
+    )
 
 
 def register(app: typer.Typer) -> None:
