@@ -17,9 +17,11 @@ def all_checks():
     return [check for check in CHECKS.get_all() if callable(check) and not isinstance(check, type)]
 
 
-def run_operation(operation, modes, calls):  # noqa: D103
+def run_operation(operation, calls, *, auth=AUTH, examples=EXAMPLES, **call):  # noqa: D103
+    modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize=True,
@@ -27,9 +29,9 @@ def run_operation(operation, modes, calls):  # noqa: D103
     )
     @given(case=operation.as_strategy(modes[0]) | operation.as_strategy(modes[1]))
     def run(case):
-        response = case.call(headers=AUTH)
+        response = case.call(headers=auth, **call)
         calls.append((operation.label, response.status_code))
-        case.validate_response(response, checks=all_checks(), headers=AUTH)
+        case.validate_response(response, checks=all_checks(), headers=auth)
         assert "Traceback" not in response.text
 
     run()
@@ -39,9 +41,8 @@ def test_every_route_keeps_every_schemathesis_check(asgi_app):
     # /metrics needs the Prometheus folder `bentoml serve` creates: not served in process
     schema = schemathesis.openapi.from_asgi("/docs.json", asgi_app).exclude(path="/metrics")
     calls: list[tuple[str, int]] = []
-    modes = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
     for result in schema.get_all_operations():
-        run_operation(result.ok(), modes, calls)
+        run_operation(result.ok(), calls)
     forecast = [code for label, code in calls if label == "POST /forecast"]
     assert 200 in forecast and 400 in forecast
     assert {label for label, _ in calls} >= {
