@@ -87,8 +87,9 @@ def _wait(url: str, process: subprocess.Popen, path: str, timeout: float = 180) 
 
 def _build_city(h, tmp: Path, n_areas: int):
     import mlflow
+    from governance.snapshots import ACTION_SNAPSHOT, record_snapshot
 
-    from serving.snapshot import build_snapshot, write_snapshot
+    from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
 
     uri = f"sqlite:///{tmp}/mlflow.db"
@@ -102,6 +103,10 @@ def _build_city(h, tmp: Path, n_areas: int):
     approved = resolve_approved(uri, h.MODEL_NAME, cards_root=tmp / "cards")
     snap = build_snapshot(features, forecaster, areas, policy_coverage=0.1, model_version=version)
     write_snapshot(snap, tmp / "snapshot")
+    # as `harmcast snapshot` records it
+    record_snapshot(uri, tmp / "audit.jsonl", name=h.MODEL_NAME, version=version,
+                    snapshot_sha256=snapshot_sha256(tmp / "snapshot"), action=ACTION_SNAPSHOT,
+                    details={})  # fmt: skip
     tag = import_to_bentoml(approved, approved.card_dir, tmp / "snapshot", tracking_uri=uri)
     latest = features[features["origin_week"] == features["origin_week"].max()]
     return uri, version, tag, forecaster, latest[latest["horizon"] == 1].reset_index(drop=True)

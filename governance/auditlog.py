@@ -1,7 +1,8 @@
 """The governance audit log: an append-only, hash-chained JSON Lines file.
 
 Every governance action (register, gate_failed, approve, reject, rollback,
-publish) appends one entry. Each entry carries the hash of the one before it
+publish, and the snapshot and bento_import that record what is served)
+appends one entry. Each entry carries the hash of the one before it
 (``prev_hash``) and its own ``hash``, the SHA-256 of its canonical JSON
 without the ``hash`` field, so editing, deleting or reordering any earlier
 entry breaks the chain at a named entry. Cutting entries off the end leaves a
@@ -51,6 +52,7 @@ ACTIONS = (
     "snapshot",
     "genesis",
     "amendment",
+    "bento_import",
 )
 #: Fields outside the hash: the hash itself and the system's signature over it.
 UNHASHED = ("hash", "system_signature")

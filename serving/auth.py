@@ -35,6 +35,7 @@ __all__ = [
     "allow",
     "declared_roles",
     "service_routes",
+    "protected_paths",
     "load_tokens",
     "PLANNER",
     "BOARD",
@@ -188,6 +189,14 @@ def _resolve(roles: frozenset[str], params: ServingParams) -> frozenset[str]:
         return roles
     readers = frozenset({PUBLIC}) if params.public_cards else frozenset({PLANNER, BOARD})
     return (roles - {CARD_READERS}) | readers
+
+
+def protected_paths(
+    routes: Mapping[str, frozenset[str] | None], params: ServingParams
+) -> dict[str, frozenset[str]]:
+    """Return the roles allowed on each route that is not public under ``params``."""
+    resolved = {path: _resolve(roles or frozenset(), params) for path, roles in routes.items()}
+    return {path: roles for path, roles in resolved.items() if PUBLIC not in roles}
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ A BentoML model ``harmcast-violence:v<N>-<hash>`` holds everything the service n
 - ``model/``: the registered MLflow model (``MLmodel``, ``model.lgb``...);
 - ``card/card.json`` and ``card/card.html``: the published model card;
 - ``approval.json``: the version's tags when it was imported;
-- ``snapshot/``: ``snapshot.parquet``, ``snapshot_meta.json`` and every other
-  file of the snapshot directory (the briefing's inputs).
+- ``snapshot/``: the snapshot directory (``snapshot.parquet``, ``snapshot_meta.json``...);
+  its :func:`serving.snapshot.snapshot_sha256` is the model's ``snapshot_sha256`` metadata.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from serving.approval import (
     check_approval,
     sha256_file,
 )
-from serving.snapshot import META_FILE, Snapshot, read_snapshot
+from serving.integrity import METADATA_SNAPSHOT
+from serving.snapshot import META_FILE, Snapshot, read_snapshot, snapshot_sha256
 from training.errors import NotApproved
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "BENTO_MODEL_NAME",
     "MSG_SNAPSHOT_MODEL",
     "MSG_NO_DISPERSION",
+    "MSG_SNAPSHOT_COPY",
 ]
 
 BENTO_MODEL_NAME = "harmcast-violence"
@@ -45,6 +47,10 @@ BENTO_MODEL_NAME = "harmcast-violence"
 MSG_SNAPSHOT_MODEL = (
     "snapshot {path} was built with {snap_name} version {snap_version}, "
     "not {name} version {version}; rebuild it with `harmcast snapshot`"
+)
+MSG_SNAPSHOT_COPY = (
+    "snapshot {path} hashes to {actual}, not {expected}: it changed while it was being "
+    "imported, or before (the registry tag harmcast.snapshot_sha256); import it again"
 )
 MSG_NO_DISPERSION = (
     "{name} version {version}: no model_meta.json (the forecaster's dispersion) in the "
@@ -135,20 +141,10 @@ def load_forecaster(
         return Forecaster.load(staged)
 
 
-def _snapshot_files(snapshot_dir: Path) -> list[Path]:
-    # every file of the snapshot directory: the briefing's inputs travel with it
-    return sorted(p for p in snapshot_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def _bento_version(
-    approved: ApprovedModel, snapshot: Snapshot, model_dir: Path, snapshot_dir: Path
-) -> str:
+def _bento_version(approved: ApprovedModel, snapshot_digest: str, model_dir: Path) -> str:
     digest = hashlib.sha256()
     digest.update(approved.tags[TAG_CARD].encode())
-    digest.update(snapshot.meta.sha256.encode())
-    for path in _snapshot_files(snapshot_dir):
-        digest.update(path.name.encode())
-        digest.update(sha256_file(path).encode())
+    digest.update(snapshot_digest.encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         digest.update(path.relative_to(model_dir).as_posix().encode())
         digest.update(sha256_file(path).encode())
@@ -169,6 +165,11 @@ def _check_snapshot(approved: ApprovedModel, snapshot: Snapshot, snapshot_dir: P
         )
 
 
+def _check_copy(path: Path, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise NotApproved(MSG_SNAPSHOT_COPY.format(path=path, actual=actual, expected=expected))
+
+
 def import_to_bentoml(
     approved: ApprovedModel,
     card_dir: Path,
@@ -176,14 +177,31 @@ def import_to_bentoml(
     *,
     tracking_uri: str,
     models_dir: Path = Path("data/05_models"),
+    snapshot_digest: str | None = None,
 ) -> str:
     """Save the approved model, its card, approval record and snapshot to BentoML.
+
+    Parameters
+    ----------
+    approved : the version to import (:func:`serving.approval.resolve_approved`).
+    card_dir : its published card.
+    snapshot_dir : the snapshot built from it; copied whole.
+    tracking_uri : the registry.
+    models_dir : where a local ``model_meta.json`` may be found.
+    snapshot_digest : the snapshot hash recorded at ``harmcast snapshot``; the
+        folder and its copy in the store must hash to it (default: the folder's own).
 
     Returns
     -------
     str
         The pinned tag ``harmcast-violence:v<N>-<hash>`` (the same content
         gives the same tag; importing it again is a no-op).
+
+    Raises
+    ------
+    NotApproved
+        The version may not be served, the snapshot is of another version, or
+        the snapshot (or its copy) does not hash to ``snapshot_digest``.
     """
     import bentoml
 
@@ -193,10 +211,12 @@ def import_to_bentoml(
     )
     snapshot = read_snapshot(snapshot_dir)
     _check_snapshot(approved, snapshot, snapshot_dir)
+    digest = snapshot_sha256(snapshot_dir)
+    expected = snapshot_digest or digest
+    _check_copy(snapshot_dir, digest, expected)
     with tempfile.TemporaryDirectory(prefix="harmcast-import-") as tmp:
         model_dir = _download_model(approved, tracking_uri, Path(tmp) / "dl")
-        version = _bento_version(approved, snapshot, model_dir, snapshot_dir)
-        tag = f"{BENTO_MODEL_NAME}:{version}"
+        tag = f"{BENTO_MODEL_NAME}:{_bento_version(approved, digest, model_dir)}"
         try:
             return str(bentoml.models.get(tag).tag)
         except bentoml.exceptions.NotFound:
@@ -212,7 +232,7 @@ def import_to_bentoml(
             },
             metadata={
                 "card_sha256": card_sha,
-                "snapshot_sha256": snapshot.meta.sha256,
+                METADATA_SNAPSHOT: digest,
                 "origin_week": snapshot.meta.origin_week,
                 "run_id": approved.run_id or "",
             },
@@ -226,9 +246,8 @@ def import_to_bentoml(
             for name in ("card.json", "card.html", "card.md"):
                 if (card_dir / name).is_file():
                     shutil.copy2(card_dir / name, root / "card" / name)
-            (root / "snapshot").mkdir()
-            for path in _snapshot_files(snapshot_dir):
-                shutil.copy2(path, root / "snapshot" / path.name)
+            shutil.copytree(snapshot_dir, root / "snapshot")
+            _check_copy(root / "snapshot", snapshot_sha256(root / "snapshot"), expected)
             (root / "approval.json").write_text(json.dumps(approval, indent=2) + "\n")
     return tag
 

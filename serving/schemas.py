@@ -82,7 +82,8 @@ class ForecastRequest(BaseModel):
     week; it defaults to the week after the latest data (horizon 1).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: "explain": "yes" or "top_k": true is an error, not a guess
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     week: str | None = Field(
         None,

@@ -1,9 +1,13 @@
 """The harmcast BentoML service: only the approved model's forecasts, with its card.
 
 At start it refuses (``NotApproved``, the server exits) unless the stored
-approval record is approved and gate-passed, the stored card hashes to the
-recorded ``harmcast.card_sha256`` and, when ``HARMCAST_TRACKING_URI`` points
-at a reachable registry, the version still holds ``production`` there.
+snapshot hashes to the registry's ``harmcast.snapshot_sha256`` (to the BentoML
+model's metadata when the registry is unreachable; the two must agree when
+both are read), the stored approval record is approved and gate-passed, the
+stored card hashes to the recorded ``harmcast.card_sha256`` and, when
+``HARMCAST_TRACKING_URI`` points at a reachable registry, the version still
+holds ``production`` there. Any other start-up error is printed and raised as
+``StartupRefused`` with its cause (:func:`serving.store.refusing_to_start`).
 """
 
 from __future__ import annotations
@@ -26,19 +30,24 @@ from serving.auth import (
     AccessControl,
     RouteTable,
     allow,
+    protected_paths,
     service_routes,
 )
 from serving.briefing.web import BriefingPages
 from serving.metrics import METRICS_CONTENT_TYPE, RouteMetrics, render_metrics
+from serving.openapi import SnapshotScope, TruthfulOpenAPI
 from serving.query import ForecastIndex
+from serving.rejections import JsonBodiesOnly, rejection_response
 from serving.schemas import ForecastRequest, RequestError
-from serving.store import TRACKING_URI_ENV, bento_model_tag, startup_bundle
+from serving.store import TRACKING_URI_ENV, bento_model_tag, refusing_to_start, startup_bundle
 from training.config import load_params
 
 __all__ = ["HarmcastForecast"]
 
 # a child of "bentoml" so that bentoml serve prints it with its own records
 logger = logging.getLogger("bentoml.harmcast")
+#: the params.yaml whose ``serving:`` section applies (set by ``harmcast serve``)
+PARAMS_ENV = "HARMCAST_PARAMS"
 JSON = "application/json"
 pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -52,7 +61,8 @@ pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 class HarmcastForecast:
     """Weekly violence forecasts per area, from the approved model's snapshot."""
 
-    model = bentoml.models.BentoModel(bento_model_tag())
+    with refusing_to_start():
+        model = bentoml.models.BentoModel(bento_model_tag())
 
     def __init__(self) -> None:
         self.bundle, checked = startup_bundle(Path(self.model.path))
@@ -60,7 +70,7 @@ class HarmcastForecast:
         self.pages = BriefingPages(
             self.bundle,
             Path(self.model.path) / "snapshot",
-            _serving_params(),
+            _SERVING,
         )
         approval = self.bundle.approval
         logger.info(
@@ -72,26 +82,28 @@ class HarmcastForecast:
             "passed" if checked else f"skipped ({TRACKING_URI_ENV} unset or unreachable)",
         )
 
-    def _answer(self, method: str, request: dict[str, Any]) -> bytes:
+    def _answer(self, method: str, request: dict[str, Any]) -> Response:
         # BentoML validated the body against ForecastRequest already: construct, not re-validate
         try:
-            return getattr(self.index, method)(ForecastRequest.model_construct(**request))
+            body = getattr(self.index, method)(ForecastRequest.model_construct(**request))
         except RequestError as exc:
-            raise bentoml.exceptions.InvalidArgument(str(exc)) from exc
+            # the same shape as BentoML's 400 for a pydantic error (serving.rejections)
+            return rejection_response(str(exc), kind="request_error")
+        # prebuilt JSON fragments, returned as is: no per-object serialisation of big answers
+        return Response(body, media_type=JSON)
 
     # async: the answer is a lookup and a bytes join, cheaper than a hop to a worker thread
     @bentoml.api(input_spec=ForecastRequest)
     @allow(PLANNER)
     async def forecast(self, **request: Any) -> dict[str, Any]:
         """Return expected counts, intervals, P(>=1), ranks and hotspot flags per area."""
-        # prebuilt JSON fragments, returned as is: no per-object serialisation of big answers
-        return Response(self._answer("answer_json", request), media_type=JSON)
+        return self._answer("answer_json", request)
 
     @bentoml.api(input_spec=ForecastRequest)
     @allow(PLANNER)
     async def forecast_geojson(self, **request: Any) -> dict[str, Any]:
         """Return the forecasts as a GeoJSON FeatureCollection of area centroids."""
-        return Response(self._answer("answer_geojson_json", request), media_type=JSON)
+        return self._answer("answer_geojson_json", request)
 
     @pages.get("/model_card")
     @allow(CARD_READERS)
@@ -177,15 +189,22 @@ class HarmcastForecast:
         return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)
 
 
-def _serving_params():
-    return load_params(os.environ.get("HARMCAST_PARAMS") or None).serving
+# A side effect at import, on purpose: `bentoml serve` restarts a worker whose __init__
+# raises, forever, so only a check here makes `bentoml serve`/`build` exit 1 unbound.
+with refusing_to_start():
+    _bundle, _ = startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
+    _SERVING = load_params(os.environ.get(PARAMS_ENV) or None).serving
 
-
-# `bentoml serve` restarts a worker whose __init__ raises, forever; verifying here
-# too makes `bentoml serve` and `bentoml build` fail (exit 1) before binding a port.
-startup_bundle(Path(HarmcastForecast.models[0].resolve().path))
-
-# the first middleware added is the outer one: metrics count refusals too
+# the first middleware added is the outer one: metrics count refusals too, and no
+# body is read before the caller's role is known
 _ROUTES = service_routes(HarmcastForecast)
+_API_PATHS = ("/forecast", "/forecast_geojson")
 HarmcastForecast.add_asgi_middleware(RouteMetrics, table=RouteTable({t: ["_"] for t in _ROUTES}))
-HarmcastForecast.add_asgi_middleware(AccessControl, routes=_ROUTES, params=_serving_params())
+HarmcastForecast.add_asgi_middleware(AccessControl, routes=_ROUTES, params=_SERVING)
+HarmcastForecast.add_asgi_middleware(JsonBodiesOnly, paths=_API_PATHS)
+HarmcastForecast.add_asgi_middleware(
+    TruthfulOpenAPI,
+    protected=protected_paths(_ROUTES, _SERVING),
+    api_paths=_API_PATHS,
+    scope=SnapshotScope.of(_bundle.snapshot.frame),
+)

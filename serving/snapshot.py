@@ -4,12 +4,15 @@ The service answers from this frame alone, so a request costs a lookup, not a
 model call. SHAP contributions (``booster.predict(pred_contrib=True)``) are
 computed once here; the full vector is kept so that anyone can check that
 ``sum(contributions) + bias == log(mu)`` for the Poisson model.
+
+The snapshot *directory* is named by one hash, :func:`snapshot_sha256` (every
+file but ``snapshot_meta.json``), recorded in the registry at ``harmcast
+snapshot`` and checked when the service starts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import math
@@ -21,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from governance.evidence import canonical_json, sha256_bytes, sha256_file
 from training.errors import SchemaError
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "snapshot_files",
     "read_snapshot",
     "snapshot_sha256",
+    "files_sha256",
     "contribution_columns",
     "AREA_COLUMNS",
     "CONTRIB_PREFIX",
@@ -42,6 +47,7 @@ __all__ = [
     "MSG_MISSING_COLUMNS",
     "MSG_SHA_MISMATCH",
     "MSG_NO_ROWS",
+    "MSG_BAD_META",
 ]
 
 AREA_COLUMNS = ("area_code", "area_name", "district", "latitude", "longitude")
@@ -54,6 +60,7 @@ META_FILE = "snapshot_meta.json"
 MSG_MISSING_COLUMNS = "missing columns {columns}"
 MSG_SHA_MISMATCH = "sha256 {actual} does not match {expected} recorded in {meta}"
 MSG_NO_ROWS = "no rows for the latest origin week {origin}"
+MSG_BAD_META = "not a snapshot's metadata ({kind}: {cause}); rebuild it with `harmcast snapshot`"
 
 
 class Forecaster(Protocol):
@@ -79,6 +86,9 @@ class SnapshotMeta:
     hotspot_coverage: float
     n_areas: int
     sha256: str = ""
+    #: :func:`snapshot_sha256` of the directory as written; informative only:
+    #: the service checks the directory against the registry, never against this
+    snapshot_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,8 +220,42 @@ def build_snapshot(
     return Snapshot(frame=ranked.reset_index(drop=True), meta=meta)
 
 
+def files_sha256(file_hashes: dict[str, str]) -> str:
+    """Return the hash naming a set of files, given ``{relative name: sha256}``.
+
+    Examples
+    --------
+    >>> files_sha256({"b": "2", "a": "1"}) == files_sha256({"a": "1", "b": "2"})
+    True
+    """
+    return sha256_bytes(canonical_json(file_hashes))
+
+
+def snapshot_sha256(directory: str | Path) -> str:
+    """Return the SHA-256 that names a snapshot directory.
+
+    ``sha256_bytes(canonical_json({name: sha256_file(file)}))`` over every file
+    under ``directory`` (names relative to it, ``/``-separated) except
+    ``snapshot_meta.json``, which carries this hash and so cannot be covered by it.
+
+    Raises
+    ------
+    SchemaError
+        When ``directory`` is not a folder holding ``snapshot.parquet``.
+    """
+    directory = Path(directory)
+    if not (directory / SNAPSHOT_FILE).is_file():
+        raise SchemaError(directory / SNAPSHOT_FILE, "snapshot file not found")
+    hashes = {
+        path.relative_to(directory).as_posix(): sha256_file(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() != META_FILE
+    }
+    return files_sha256(hashes)
+
+
 def snapshot_files(snapshot: Snapshot, out_dir: Path) -> tuple[Snapshot, dict[Path, bytes]]:
-    """Return the snapshot with its sha256 and the bytes of its two files, by path.
+    """Return the snapshot with its hashes and the bytes of its two files, by path.
 
     Nothing is written: a caller that writes other files too (the weekly cycle)
     stages them all before renaming any (``training.atomic``).
@@ -220,7 +264,11 @@ def snapshot_files(snapshot: Snapshot, out_dir: Path) -> tuple[Snapshot, dict[Pa
     buffer = io.BytesIO()
     snapshot.frame.to_parquet(buffer, index=False)
     data = buffer.getvalue()
-    meta = replace(snapshot.meta, sha256=hashlib.sha256(data).hexdigest())
+    meta = replace(
+        snapshot.meta,
+        sha256=sha256_bytes(data),
+        snapshot_sha256=files_sha256({SNAPSHOT_FILE: sha256_bytes(data)}),
+    )
     text = json.dumps(asdict(meta), indent=2) + "\n"
     files = {out_dir / SNAPSHOT_FILE: data, out_dir / META_FILE: text.encode()}
     return Snapshot(frame=snapshot.frame, meta=meta), files
@@ -240,17 +288,18 @@ def write_snapshot(snapshot: Snapshot, out_dir: Path) -> Snapshot:
     return written
 
 
-def snapshot_sha256(directory: Path) -> str:
-    """Return the SHA-256 naming a snapshot directory.
-
-    The hash of the canonical JSON ``{file name: sha256 of its bytes}`` over every
-    file in the directory except ``snapshot_meta.json`` (which carries this hash
-    too, but is never trusted alone).
-    """
-    from governance.evidence import canonical_json, sha256_bytes, sha256_file
-
-    files = sorted(p for p in Path(directory).iterdir() if p.is_file() and p.name != META_FILE)
-    return sha256_bytes(canonical_json({p.name: sha256_file(p) for p in files}))
+def _read_meta(path: Path) -> SnapshotMeta:
+    try:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+        return SnapshotMeta(
+            **{
+                **raw,
+                "horizons": tuple(raw["horizons"]),
+                "feature_names": tuple(raw["feature_names"]),
+            }
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SchemaError(path, MSG_BAD_META.format(kind=type(exc).__name__, cause=exc)) from exc
 
 
 def read_snapshot(directory: Path) -> Snapshot:
@@ -259,18 +308,16 @@ def read_snapshot(directory: Path) -> Snapshot:
     Raises
     ------
     SchemaError
-        When a file is missing or the parquet does not hash to the recorded sha256.
+        When a file is missing, the meta is not a snapshot's, or the parquet
+        does not hash to the recorded sha256.
     """
     meta_path, data_path = directory / META_FILE, directory / SNAPSHOT_FILE
     for path in (meta_path, data_path):
         if not path.is_file():
             raise SchemaError(path, "snapshot file not found (run `harmcast snapshot`)")
-    raw = json.loads(meta_path.read_text())
-    meta = SnapshotMeta(
-        **{**raw, "horizons": tuple(raw["horizons"]), "feature_names": tuple(raw["feature_names"])}
-    )
+    meta = _read_meta(meta_path)
     data = data_path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
+    actual = sha256_bytes(data)
     if actual != meta.sha256:
         raise SchemaError(
             data_path, MSG_SHA_MISMATCH.format(actual=actual, expected=meta.sha256, meta=meta_path)

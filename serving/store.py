@@ -8,7 +8,11 @@ here so that ``from serving.store import ...`` keeps working.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from serving.approval import (
     MSG_CARD_HASH,
@@ -22,6 +26,8 @@ from serving.approval import (
     TAG_CARD,
     TAG_GATE,
     ApprovedModel,
+    _client,
+    _reachable,
     check_approval,
     check_registry,
     resolve_approved,
@@ -30,13 +36,16 @@ from serving.approval import (
 from serving.bundle import (
     BENTO_MODEL_NAME,
     MSG_NO_DISPERSION,
+    MSG_SNAPSHOT_COPY,
     MSG_SNAPSHOT_MODEL,
     Bundle,
     import_to_bentoml,
     load_bundle,
     load_forecaster,
 )
-from training.errors import NotApproved
+from serving.integrity import METADATA_SNAPSHOT, registry_snapshot_sha256, verify_snapshot
+from serving.snapshot import snapshot_sha256
+from training.errors import HarmcastError, NotApproved
 
 __all__ = [
     "ApprovedModel",
@@ -69,7 +78,13 @@ __all__ = [
     "MSG_NOT_PRODUCTION",
     "MSG_SNAPSHOT_MODEL",
     "MSG_NO_DISPERSION",
+    "MSG_SNAPSHOT_COPY",
     "MSG_NO_TAG",
+    "MSG_NOT_IN_REGISTRY",
+    "store_metadata",
+    "StartupRefused",
+    "refusing_to_start",
+    "MSG_REFUSED",
 ]
 
 MODEL_TAG_ENV = "HARMCAST_BENTO_MODEL"
@@ -79,6 +94,8 @@ TRACKING_URI_ENV = "HARMCAST_TRACKING_URI"
 # shipped inside the bento (bentofile include), hence beside the code, not under data/
 MODEL_TAG_FILE = Path(__file__).with_name("model_tag.txt")
 
+MSG_REFUSED = "harmcast-forecast refused to start: {kind}: {cause}"
+MSG_NOT_IN_REGISTRY = "{name} version {version} is not in the registry {uri}"
 MSG_NO_TAG = (
     "no BentoML model tag: set " + MODEL_TAG_ENV + " or run `harmcast bento import` "
     "(it writes serving/model_tag.txt)"
@@ -108,8 +125,22 @@ def verify_registry(tracking_uri: str, bundle: Bundle, snapshot_sha256: str | No
     )
 
 
+def store_metadata(model_path: Path) -> dict[str, Any]:
+    """Return the BentoML model's metadata (``model.yaml`` beside its files)."""
+    import yaml
+
+    info = model_path / "model.yaml"
+    return (yaml.safe_load(info.read_text()) or {}).get("metadata") or {} if info.is_file() else {}
+
+
 def startup_bundle(model_path: Path) -> tuple[Bundle, bool]:
-    """Load and verify a bundle as the service starts.
+    """Verify and load a bundle as the service starts.
+
+    The snapshot is checked first, against the registry's
+    ``harmcast.snapshot_sha256`` when ``HARMCAST_TRACKING_URI`` is reachable
+    (and the store's metadata must agree with it), else against the store's
+    metadata (:func:`serving.integrity.verify_snapshot`); then the stored
+    approval and card, then the registry's approval and ``production`` alias.
 
     Returns
     -------
@@ -119,14 +150,34 @@ def startup_bundle(model_path: Path) -> tuple[Bundle, bool]:
     Raises
     ------
     NotApproved
-        When :func:`load_bundle` or :func:`verify_registry` refuses.
+        When the snapshot, :func:`load_bundle` or :func:`verify_registry` refuses.
     """
-    from serving.snapshot import snapshot_sha256
+    import json
 
-    bundle = load_bundle(model_path)
+    approval = json.loads((model_path / "approval.json").read_text())
+    name, version = approval["name"], int(approval["version"])
     uri = os.environ.get(TRACKING_URI_ENV)
+    reachable = bool(uri) and _reachable(uri)
+    verify_snapshot(
+        model_path / "snapshot",
+        name=name,
+        version=version,
+        registry=_registry_snapshot(uri, name, version) if reachable else None,
+        store=store_metadata(model_path).get(METADATA_SNAPSHOT),
+        registry_reachable=reachable,
+    )
+    bundle = load_bundle(model_path)
     snapshot = snapshot_sha256(model_path / "snapshot")
-    return bundle, bool(uri) and verify_registry(uri, bundle, snapshot)
+    return bundle, reachable and verify_registry(uri, bundle, snapshot)
+
+
+def _registry_snapshot(uri: str, name: str, version: int) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return registry_snapshot_sha256(_client(uri), name, version)
+    except MlflowException as exc:
+        raise NotApproved(MSG_NOT_IN_REGISTRY.format(name=name, version=version, uri=uri)) from exc
 
 
 def model_tag_file() -> Path:
@@ -150,3 +201,33 @@ def write_model_tag(tag: str, path: Path | None = None) -> Path:
     path = path or model_tag_file()
     path.write_text(tag + "\n")
     return path
+
+
+class StartupRefused(HarmcastError, RuntimeError):
+    """The service may not start; the message names the cause.
+
+    Not a ``ValueError``: serving a bento by tag, BentoML's loader replaces a
+    ``ValueError`` raised while importing the service with its own
+    "No module named ..." (it reads it as "not a bento tag").
+    """
+
+
+@contextmanager
+def refusing_to_start() -> Iterator[None]:
+    """Print any start-up refusal on stderr, and re-raise a ``ValueError`` as ``StartupRefused``.
+
+    ``NotApproved`` (a ``PermissionError``) passes through unchanged; every
+    other ``ValueError`` (``SchemaError``, ``ConfigError``, a JSON or pydantic
+    error) becomes :class:`StartupRefused` with the same message, so each of
+    ``bentoml serve module:Service``, ``bentoml serve <bento dir>`` and
+    ``bentoml serve <bento tag>`` names the real cause.
+    """
+    try:
+        yield
+    except Exception as exc:
+        refused = isinstance(exc, HarmcastError | ValueError | OSError)
+        if refused:
+            print(MSG_REFUSED.format(kind=type(exc).__name__, cause=exc), file=sys.stderr)
+        if isinstance(exc, ValueError):
+            raise StartupRefused(MSG_REFUSED.format(kind=type(exc).__name__, cause=exc)) from exc
+        raise

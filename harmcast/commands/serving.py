@@ -1,4 +1,8 @@
-"""harmcast commands: serving (snapshot, BentoML import, serve)."""
+"""harmcast commands: serving (snapshot, BentoML import, serve).
+
+The BentoML store is the project's own, ``<root>/bentoml``, unless
+``BENTOML_HOME`` is set: these commands set it before BentoML first reads it.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +27,50 @@ def _read_frame(path: Path):
     return pd.read_parquet(path)
 
 
+BENTOML_HOME_ENV = "BENTOML_HOME"
+BENTOML_DIR = "bentoml"
+PARAMS_ENV = "HARMCAST_PARAMS"
+TRACKING_URI_ENV = "HARMCAST_TRACKING_URI"
+
+
+def bentoml_home(root: Path) -> Path:
+    """Return the BentoML store these commands use: ``$BENTOML_HOME`` or ``<root>/bentoml``."""
+    home = os.environ.get(BENTOML_HOME_ENV, "").strip()
+    return Path(home) if home else (root / BENTOML_DIR).resolve()
+
+
+def params_path(params_file: Path | None, root: Path) -> Path | None:
+    """Return the params.yaml ``get_params`` reads (``--params``, else ``<root>/params.yaml``)."""
+    if params_file is None and (root / "params.yaml").is_file():
+        params_file = root / "params.yaml"
+    return None if params_file is None else params_file.resolve()
+
+
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Interface to bind (default params serving.host).")
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", help="Port to bind (default params serving.port).")
+]
+
+
+def _record_import(params, approved, details: dict) -> None:
+    from governance.provenance import Governance
+    from governance.registry import SYSTEM_ACTOR, record_action
+
+    gov = Governance.from_params(params)
+    record_action(
+        gov.client(), gov.audit_log, actor=SYSTEM_ACTOR, action="bento_import",
+        model=approved.name, version=approved.version, details=details,
+    )  # fmt: skip
+
+
 def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Forecast every area for the next weeks with the production model (data/09_snapshot).
 
     Only a servable production version (``check_servable``) may make it; the
-    snapshot's hash is recorded in the audit log (signed) and on the version.
+    snapshot folder's hash is recorded in the audit log (signed) and on the
+    version (``harmcast.snapshot_sha256``).
     """
     from governance.policy import load_policy, project_policy_path
     from governance.provenance import Governance
@@ -62,7 +105,7 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     console.print(
         f"[green]snapshot[/] {approved.name} v{approved.version}: origin week "
         f"{meta.origin_week}, {meta.n_areas} areas x horizons {list(meta.horizons)} -> "
-        f"{paths.resolve('snapshot')} (sha256 {digest[:12]}, recorded)"
+        f"{paths.resolve('snapshot')} (snapshot sha256 {digest[:12]}, recorded in the registry)"
     )
 
 
@@ -78,26 +121,43 @@ def _write_briefing_inputs(snapshot, features, forecaster, areas, paths) -> None
 
 
 def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
-    """Import the servable production model, its card and recorded snapshot into BentoML."""
+    """Import the servable production model, its card and recorded snapshot into BentoML.
+
+    The store is ``<root>/bentoml`` unless ``BENTOML_HOME`` is set. The snapshot
+    must hash to what ``harmcast snapshot`` recorded; the import is recorded too.
+    """
+    params = get_params(params_file, root)
+    # before BentoML is imported: it reads BENTOML_HOME once, on first use of its store
+    os.environ[BENTOML_HOME_ENV] = str(bentoml_home(params.paths.root))
+    from serving.snapshot import snapshot_sha256
     from serving.store import import_to_bentoml, resolve_approved, write_model_tag
     from training.config import tracking_uri
 
-    params = get_params(params_file, root)
     paths, uri = params.paths, tracking_uri(params)
     with fail_clearly():
         approved = resolve_approved(
             uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards"),
             root=paths.root, snapshot_dir=paths.resolve("snapshot"),
         )  # fmt: skip
+        folder = paths.resolve("snapshot")
+        digest = snapshot_sha256(folder)
         tag = import_to_bentoml(
             approved,
             approved.card_dir,
-            paths.resolve("snapshot"),
+            folder,
             tracking_uri=uri,
             models_dir=paths.resolve("models"),
+            snapshot_digest=digest,
         )
+        details = {
+            "path": str(folder), "bento_tag": tag, "store": os.environ[BENTOML_HOME_ENV],
+            "snapshot_sha256": digest,
+        }  # fmt: skip
+        _record_import(params, approved, details)
     written = write_model_tag(tag)
-    console.print(f"[green]imported[/] {tag} (pinned in {written})")
+    console.print(
+        f"[green]imported[/] {tag} into {os.environ[BENTOML_HOME_ENV]} (pinned in {written})"
+    )
 
 
 def serve(
@@ -106,20 +166,32 @@ def serve(
     model: Annotated[
         str | None, typer.Option("--model", help="BentoML tag (default: serving/model_tag.txt).")
     ] = None,
+    host: HostOption = None,
+    port: PortOption = None,
 ) -> None:
-    """Run the BentoML service on params.serving.host:port (checks the registry at start)."""
+    """Run the BentoML service (checks the snapshot and the registry at start).
+
+    The service reads the same params file as this command (its ``serving:``
+    section: token variable names, ``public_cards``) and the same BentoML
+    store as ``harmcast bento import``.
+    """
     from training.config import tracking_uri
 
     params = get_params(params_file, root)
     env = {
         **os.environ,
-        "HARMCAST_TRACKING_URI": tracking_uri(params),
+        TRACKING_URI_ENV: tracking_uri(params),
         "HARMCAST_ROOT": str(params.paths.root.resolve()),
+        BENTOML_HOME_ENV: str(bentoml_home(params.paths.root)),
     }
     if model:
         env["HARMCAST_BENTO_MODEL"] = model
-    if params_file is not None:
-        env["HARMCAST_PARAMS"] = str(params_file.resolve())
+    resolved = params_path(params_file, root)
+    if resolved is not None:
+        env[PARAMS_ENV] = str(resolved)
+    else:
+        env.pop(PARAMS_ENV, None)
+    host, port = host or params.serving.host, port or params.serving.port
     project = Path(__file__).resolve().parents[2]
     command = [
         sys.executable,
@@ -128,13 +200,13 @@ def serve(
         "serve",
         "serving.service:HarmcastForecast",
         "--host",
-        params.serving.host,
+        host,
         "--port",
-        str(params.serving.port),
+        str(port),
         "--working-dir",
         str(project),
     ]
-    url = f"http://{params.serving.host}:{params.serving.port}"
+    url = f"http://{host}:{port}"
     console.print(f"serving on {url} (planners' weekly briefing: {url}/, API: {url}/docs)")
     code = subprocess.call(command, env=env)
     if code != 0:

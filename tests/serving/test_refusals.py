@@ -180,3 +180,23 @@ def test_snapshot_and_bento_import_refuse_a_forged_version(city, tmp_path):
     with pytest.raises(NotApproved, match="was never recorded"):
         resolve_approved(uri, "harmcast-violence", cards_root=root / "model_cards", root=root,
                          snapshot_dir=city.root / "snapshot-v1")  # fmt: skip
+
+
+def test_tampered_snapshot_is_refused(city, tmp_path):
+    """The attack as filed: an area's forecast set to 0.01 and the sha256 beside it updated."""
+    from test_integrity import tamper_like_an_attacker
+
+    from serving.snapshot import snapshot_sha256
+
+    home = tmp_path / "bentoml"
+    shutil.copytree(city.bentoml_home, home)
+    name, version = city.bento_tags[2].split(":")
+    snapshot = home / "models" / name / version / "snapshot"
+    recorded = snapshot_sha256(snapshot)
+    tamper_like_an_attacker(snapshot)
+    output = refused(
+        city, city.bento_tags[2], tmp_path, BENTOML_HOME=str(home), HARMCAST_TRACKING_URI=city.uri
+    )
+    assert "NotApproved" in output
+    assert recorded in output and snapshot_sha256(snapshot) in output
+    assert "the snapshot changed after it was recorded" in output

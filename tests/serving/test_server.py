@@ -108,3 +108,16 @@ def test_hotspots_cover_ten_percent(client):
     flags = [f["hotspot"] for f in client.forecast()["forecasts"]]
     assert sum(flags) == 4 and all(flags[:4])
     assert np.mean(flags) == pytest.approx(0.1)
+
+
+def test_schemathesis_every_check_against_the_real_server(server):
+    """The same checks as test_fuzz.py, over loopback HTTP, BentoML's own routes included."""
+    import schemathesis
+    from test_fuzz import run_operation
+
+    schema = schemathesis.openapi.from_url(f"{server.url}/docs.json")
+    calls: list[tuple[str, int]] = []
+    for result in schema.get_all_operations():
+        auth = {"Authorization": f"Bearer {PLANNER}"}
+        run_operation(result.ok(), calls, auth=auth, examples=15, base_url=server.url)
+    assert {label for label, _ in calls} >= {"POST /forecast", "GET /metrics", "GET /healthz"}

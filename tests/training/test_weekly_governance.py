@@ -274,3 +274,24 @@ def test_snapshot_command_on_a_root_without_a_policy_uses_the_packaged_one(histo
     assert len(shapes) == n_areas and shapes[0]["geometry"]["type"] == "Polygon"
     history_frame = pd.read_parquet(snapshot_dir / "briefing_history.parquet")
     assert history_frame["area_code"].nunique() == n_areas
+
+
+def test_weekly_refresh_records_the_snapshots_hash_for_bento_import(history, tmp_path):
+    from governance.auditlog import default_log_path
+    from governance.auditlog import read_log as read_audit
+    from governance.provenance import TAG_SNAPSHOT
+    from serving.snapshot import snapshot_sha256
+
+    params, policy = _project(history, tmp_path), load_policy()
+    version = publish_version(params, policy, history["a"], _latest(history["features"]))
+    linked = history["linked"]
+    refresh_snapshot(params, policy, history["panel"], linked.areas, linked.adjacency)
+    args = ["weekly", "--data", str(history["weeks"][0][1]), "--root", str(params.paths.root)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    digest = snapshot_sha256(params.paths.resolve("snapshot"))
+    uri = tracking_uri(params)
+    tags = MlflowClient(uri, uri).get_model_version(params.tracking.registered_model, version).tags
+    assert tags[TAG_SNAPSHOT] == digest
+    entry = read_audit(default_log_path(params.paths.root))[-1]
+    assert entry["action"] == "snapshot" and entry["details"]["snapshot_sha256"] == digest
