@@ -78,7 +78,8 @@ def _demo_board(params) -> dict[str, Path]:
     root = params.paths.root
     with fail_clearly():
         if not is_sealed(root):
-            draft = start_setup(root, project_policy_path(params.paths))
+            source = project_policy_path(params.paths)
+            draft = start_setup(root, source)
             for member in load_policy(draft).board.roster:
                 key = generate_ed25519()
                 write_private_key(key, demo_key_path(root, member.id))
@@ -88,8 +89,10 @@ def _demo_board(params) -> dict[str, Path]:
                 model_name=params.tracking.registered_model,
                 policy_path=params.paths.resolve("policy"),
             )  # fmt: skip
-            console.print(f"demo board sealed: policy {chain.genesis_sha256[:12]}, software "
-                          f"keys in {demo_key_path(root, 'x').parent} (demo only)")  # fmt: skip
+            console.print(
+                f"demo board sealed from {source}: policy {chain.genesis_sha256[:12]}, "
+                f"software keys in {demo_key_path(root, 'x').parent} (demo only)"
+            )
     return {p.stem: p for p in sorted(demo_key_path(root, "x").parent.glob("*.key"))}
 
 

@@ -67,7 +67,10 @@ def log_gate_report(uri: str, run_id: str, report: dict) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gate_report.json"
         path.write_bytes(data)
-        MlflowClient(uri).log_artifact(run_id, str(path), str(Path(GATE_REPORT_ARTIFACT).parent))
+        client = MlflowClient(uri)
+        client.log_artifact(run_id, str(path), str(Path(GATE_REPORT_ARTIFACT).parent))
+    # What `harmcast audit` records beside the artefact: the hash of its bytes.
+    client.set_tag(run_id, "harmcast.gate_report_sha256", sha256_bytes(data))
     return sha256_bytes(data)
 
 

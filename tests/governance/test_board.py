@@ -204,3 +204,17 @@ def test_board_cli_keygen_setup_add_key_seal_show(tmp_path):
     )
     refused = runner.invoke(app, ["board", "show", *root])
     assert refused.exit_code == 1 and "policy in force is" in " ".join(refused.output.split())
+
+
+def test_main_job_demo_board_is_sealed_once_with_demo_keys(tmp_path):
+    from governance.board import policy_in_force
+    from harmcast.commands.pipeline import _demo_board
+    from training.config import load_params
+
+    params = load_params(None, root=tmp_path)
+    keys = _demo_board(params)
+    assert sorted(keys) == ["j.okafor", "m.siddiqui", "r.adeyemi", "t.hughes"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in keys.values())
+    chain = policy_in_force(tmp_path)
+    assert all(k.demo for r in chain.head.board.roster for k in r.keys)
+    assert _demo_board(params) == keys and policy_in_force(tmp_path).shas == chain.shas

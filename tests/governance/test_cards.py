@@ -111,7 +111,7 @@ def test_draft_card_matches_the_measured_reports(project):
     assert any("stop and search" in u for u in card["intended_use"]["out_of_scope"])
     assert (
         "harmcast.card_sha256"
-        not in MlflowClient(project["uri"]).get_model_version(MODEL_NAME, "1").tags
+        not in MlflowClient(project["uri"], project["uri"]).get_model_version(MODEL_NAME, "1").tags
     )
 
 
@@ -129,7 +129,9 @@ def test_published_card_hash_equals_tag_and_is_never_overwritten(project):
     assert res.published and res.card.status == "published"
     card_bytes = (res.directory / "card.json").read_bytes()
     tag = (
-        MlflowClient(project["uri"]).get_model_version(MODEL_NAME, "1").tags["harmcast.card_sha256"]
+        MlflowClient(project["uri"], project["uri"])
+        .get_model_version(MODEL_NAME, "1")
+        .tags["harmcast.card_sha256"]
     )
     assert tag == hashlib.sha256(card_bytes).hexdigest() == res.sha256
     card = json.loads(card_bytes)
@@ -172,16 +174,14 @@ def test_every_section_is_required_and_schema_export_is_current(project):
 
 
 def test_card_of_a_forged_version_is_refused(project):
-    """Attack: mlflow.register_model plus tags copied from an approved version."""
-    import mlflow
-
+    """Attack: a version made with the MLflow client, tags copied from an approved version."""
     from training.errors import NotApproved
 
     _approve_both(project, 1)
     _publish(project)
-    client = MlflowClient(project["uri"])
+    client = MlflowClient(project["uri"], project["uri"])
     _, model_uri = log_candidate(project["uri"], seed=5)
-    forged = str(mlflow.register_model(model_uri, MODEL_NAME).version)
+    forged = str(client.create_model_version(MODEL_NAME, model_uri).version)
     for key, value in client.get_model_version(MODEL_NAME, "1").tags.items():
         client.set_model_version_tag(MODEL_NAME, forged, key, value)
     with pytest.raises(NotApproved, match="holds no gate report"):

@@ -34,7 +34,9 @@ def test_a_configured_policy_that_is_missing_is_an_error_naming_it(tmp_path: Pat
 def test_run_on_a_root_without_a_policy_reads_the_packaged_one_first(tmp_path: Path):
     result = CliRunner().invoke(app, ["run", "--root", str(tmp_path), "--no-synth", "--no-serve"])
     output = "".join(result.output.split())  # rich wraps long paths anywhere
-    assert f"policy:{DEFAULT_POLICY_PATH}(packaged:theroothasnone)" in output
+    # The demo board is sealed from the packaged policy, which then governs the root.
+    assert f"demoboardsealedfrom{DEFAULT_POLICY_PATH}" in output
+    assert f"policy:{tmp_path / 'governance' / 'policy.yaml'}" in output
     # the root has no raw files either: the job stops at ingest, not at the policy
     assert result.exit_code == 1 and "policyfilenotfound" not in output
     assert "Traceback" not in result.output

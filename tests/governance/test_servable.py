@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from governance.servable import check_servable, record_snapshot
 from tests.governance.governed import (
@@ -46,12 +47,12 @@ def test_one_approval_is_not_a_quorum(project):
 
 
 def test_register_model_with_copied_tags_is_never_servable(project):
-    """Attack: mlflow.register_model, tags copied from an approved version, alias moved."""
-    import mlflow
+    """Attack: a version made with the MLflow client (as mlflow.register_model does), an
+    approved version's tags copied onto it, the alias moved."""
 
     good = governed_version(project)
     run_id, uri = log_candidate(project.uri, seed=7)
-    forged = mlflow.register_model(uri, MODEL).version
+    forged = MlflowClient(project.uri, project.uri).create_model_version(MODEL, uri).version
     client = project.client
     for key, value in client.get_model_version(MODEL, good).tags.items():
         client.set_model_version_tag(MODEL, str(forged), key, value)
@@ -62,12 +63,11 @@ def test_register_model_with_copied_tags_is_never_servable(project):
 
 def test_forged_version_with_a_copied_gate_report_is_refused(project):
     """The forger also copies a passed gate report into the new run: the subject gives it away."""
-    import mlflow
 
     good = governed_version(project)
     good_run = project.client.get_model_version(MODEL, good).run_id
     run_id, uri = log_candidate(project.uri, seed=7)
-    forged = mlflow.register_model(uri, MODEL).version
+    forged = MlflowClient(project.uri, project.uri).create_model_version(MODEL, uri).version
     from tests.governance.governed import log_gate_report
 
     local = project.client.download_artifacts(good_run, "gate/gate_report.json", str(project.root))
