@@ -22,6 +22,7 @@ from conftest import start_server, wait_ready
 
 from serving.briefing.view import NOTICE
 from serving.briefing.web import MSG_WRONG_CREDENTIAL
+from tests.governance.governed import DEMO
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,8 @@ def test_sign_in_map_list_and_provenance(page, server, city, shots):
     assert names == set(city.areas["area_name"])
     body = page.inner_text("body")
     assert NOTICE in body
-    assert "harmcast-violence version 2" in body and "a.khan, t.hughes" in body
+    # the members whose signed approvals made the quorum (tests.governance.governed.DEMO)
+    assert "harmcast-violence version 2" in body and ", ".join(DEMO) in body
     origin = city.features["origin_week"].max().date().isoformat()
     assert f"Data run to the week of {origin}" in body
     assert page.get_attribute("a[href='/model_card.html']", "href") == "/model_card.html"
