@@ -23,6 +23,7 @@ from governance.checks import Check
 from governance.explain import shap_audit
 from governance.fairness import area_groups, fairness_audit
 from governance.gate_inputs import GateInputs, load_gate_inputs
+from governance.gate_record import log_gate_report
 from governance.policy import Policy
 from governance.report_html import render_gate_html
 from training.config import Params, tracking_uri
@@ -31,6 +32,7 @@ __all__ = [
     "Check",
     "GateInputs",
     "GateReport",
+    "Subject",
     "audit_candidate",
     "load_gate_inputs",
     "read_gate_report",
@@ -41,6 +43,18 @@ __all__ = [
 
 TAG_GATE = "harmcast.gate"
 _KEYS = ["area_code", "origin_week", "horizon"]
+
+
+class Subject(BaseModel):
+    """Exactly what the gate audited, each named by its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    model_sha256: str
+    policy_sha256: str
+    predictions_sha256: str
+    features_sha256: str
 
 
 class GateReport(BaseModel):
@@ -55,6 +69,7 @@ class GateReport(BaseModel):
     policy_version: int = 1
     created_at: str
     passed: bool
+    subject: Subject | None = None
     checks: list[Check]
     fairness: dict[str, Any] = Field(default_factory=dict)
     shap: dict[str, Any] = Field(default_factory=dict)
@@ -109,6 +124,13 @@ def run_gate(
         policy_version=policy.version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         passed=all(c.passed for c in checks if c.gated),
+        subject=Subject(
+            run_id=inputs.run_id,
+            model_sha256=inputs.model_sha256,
+            policy_sha256=policy.sha256,
+            predictions_sha256=inputs.predictions_sha256,
+            features_sha256=inputs.features_sha256,
+        ),
         checks=checks,
         fairness={
             "groupings": list(policy.fairness.groupings),
@@ -195,7 +217,10 @@ def audit_candidate(params: Params, policy: Policy) -> GateReport:
     """Audit the current candidate, write the report and log it to the candidate's run.
 
     The report and plots go to ``data/07_audit/`` and, when the candidate has an
-    MLflow run, to its ``audit/`` artifacts; the run is tagged ``harmcast.gate``.
+    MLflow run, to its ``audit/`` artifacts; the report's exact bytes are also
+    logged as ``gate/gate_report.json`` with their SHA-256 in the run tag
+    ``harmcast.gate_report_sha256`` (what ``harmcast register`` reads), and the
+    run is tagged ``harmcast.gate``.
     """
     root = params.paths.root
     out_dir = params.paths.resolve("audit")
@@ -210,7 +235,8 @@ def audit_candidate(params: Params, policy: Policy) -> GateReport:
     )
     write_gate_report(report, out_dir)
     if report.run_id:
-        client = mlflow.MlflowClient(tracking_uri=uri)
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.log_artifacts(report.run_id, str(out_dir), artifact_path="audit")
+        log_gate_report(client, report.run_id, report)
         client.set_tag(report.run_id, TAG_GATE, "passed" if report.passed else "failed")
     return report

@@ -2,7 +2,7 @@ import json
 
 import pytest
 from mlflow import MlflowClient
-from mlflow_helpers import MODEL_NAME, gate_report, log_candidate, policy, tracking_uri
+from mlflow_helpers import MODEL_NAME, gate_report, log_audit, log_candidate, policy, tracking_uri
 
 from governance.auditlog import read_log
 from governance.registry import TAG_AUDIT_HEAD, register_candidate
@@ -28,10 +28,10 @@ def registry(tmp_path):
     uri, pol = tracking_uri(tmp_path), policy()
     for seed in range(3):
         run_id, model_uri = log_candidate(uri, seed=seed)
+        log_audit(run_id, gate_report(run_id, model_uri, pol.sha256))
         register_candidate(
             run_id=run_id,
             model_uri=model_uri,
-            gate_report=gate_report(run_id, model_uri, pol.sha256),
             model_name=MODEL_NAME,
             policy=pol,
             data_sha256="d" * 64,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from governance.evidence import model_artefact_sha256
+from governance.gate_record import log_gate_report
 from governance.policy import Policy
 from governance.registry import TAG_CARD, client_for, register_candidate
 from governance.review import approve
@@ -58,11 +60,13 @@ def build_layers(params: Params):
     return linked, panel, features
 
 
-def _gate_report(run_id: str, model_uri: str, policy: Policy) -> dict:
+def _gate_report(run_id: str, model_uri: str, policy: Policy, model_sha256: str) -> dict:
     check = {"name": "proxy_share", "category": "shap", "passed": True, "gated": True,
              "value": 0.1, "lower": None, "upper": 0.35}  # fmt: skip
+    subject = {"run_id": run_id, "model_sha256": model_sha256, "policy_sha256": policy.sha256,
+               "predictions_sha256": "p" * 64, "features_sha256": "f" * 64}  # fmt: skip
     return {"run_id": run_id, "model_uri": model_uri, "policy_sha256": policy.sha256,
-            "passed": True, "checks": [check]}  # fmt: skip
+            "passed": True, "subject": subject, "checks": [check]}  # fmt: skip
 
 
 def publish_version(
@@ -78,9 +82,10 @@ def publish_version(
     meta = log_final_model(forecaster, params, example, models)
     audit_log = params.paths.root / "governance_audit.jsonl"
     name = params.tracking.registered_model
+    report = _gate_report(meta["run_id"], meta["model_uri"], policy, model_artefact_sha256(models))
+    log_gate_report(client_for(uri), meta["run_id"], report)
     version = register_candidate(
-        run_id=meta["run_id"], model_uri=meta["model_uri"],
-        gate_report=_gate_report(meta["run_id"], meta["model_uri"], policy), model_name=name,
+        run_id=meta["run_id"], model_uri=meta["model_uri"], model_name=name,
         policy=policy, data_sha256="d" * 64, code_version="test", backtest_metrics={},
         tracking_uri=uri, audit_log=audit_log,
     ).version  # fmt: skip
