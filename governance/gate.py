@@ -26,6 +26,7 @@ from governance.gate_inputs import GateInputs, load_gate_inputs
 from governance.gate_record import log_gate_report
 from governance.policy import Policy
 from governance.report_html import render_gate_html
+from governance.sensitive import sensitive_content_check
 from training.config import Params, tracking_uri
 
 __all__ = [
@@ -115,7 +116,10 @@ def run_gate(
         ),
     }
     champion = _champion(inputs, policy, tracking_uri, model_name)
-    checks = [*fair.checks, *expl.checks, *champion["checks"]]
+    sensitive = sensitive_content_check(
+        inputs.features, inputs.feature_names, inputs.areas, policy.shap
+    )
+    checks = [*fair.checks, *expl.checks, sensitive, *champion["checks"]]
     return GateReport(
         run_id=inputs.run_id,
         model_uri=inputs.model_uri,

@@ -92,6 +92,9 @@ class ShapPolicy(_Strict):
     monotone_min_share: float = Field(0.02, ge=0, le=1)
     rank_stability_statistic: Literal["min", "mean"] = "min"
     crosscheck_rows: int = Field(200, ge=1)
+    # A feature whose per-area means follow an audit-only attribute this closely
+    # (|correlation|, or eta for a category) carries it, whatever its name.
+    max_sensitive_correlation: float = Field(0.95, gt=0, le=1)
     seed: int = 0
 
 

@@ -2,6 +2,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from governance.evidence import sha256_bytes, sha256_file
@@ -227,3 +228,20 @@ def test_audit_refuses_predictions_replaced_after_the_backtest(tmp_path):
     inputs.predictions.assign(mu=inputs.predictions["mu"] * 0.9).to_parquet(path)
     with pytest.raises(SchemaError, match="is not the .* the backtest recorded"):
         load_gate_inputs(tmp_path, load_params(root=tmp_path))
+
+
+def test_renamed_audit_column_among_the_features_fails_the_gate(tmp_path):
+    inputs = _inputs()
+    areas = inputs.areas.assign(
+        audit_share_black=np.random.default_rng(2).uniform(0, 0.6, len(inputs.areas)).round(4)
+    )
+    share = inputs.features["area_code"].map(areas.set_index("area_code")["audit_share_black"])
+    features = inputs.features.assign(share_black=share.astype("float32"))
+    names = [*gf.FEATURES, "share_black"]
+    candidate = dataclasses.replace(
+        inputs, areas=areas, features=features, feature_names=names,
+        booster=gf.train(features, names), folds=[],
+    )  # fmt: skip
+    report = run_gate(candidate, _policy(), tracking_uri=None, model_name="m", out_dir=tmp_path)
+    assert not report.passed
+    assert "shap.sensitive_content" in report.failed()
