@@ -25,6 +25,7 @@ from governance.fairness import area_groups, fairness_audit
 from governance.gate_inputs import GateInputs, load_gate_inputs
 from governance.gate_record import log_gate_report
 from governance.policy import Policy
+from governance.recording import RecordingAudit, recording_audit
 from governance.report_html import render_gate_html
 from governance.sensitive import sensitive_content_check
 from training.config import Params, tracking_uri
@@ -115,11 +116,12 @@ def run_gate(
             expl.values, expl.sample, path=out_dir / "plots" / "shap_summary.png"
         ),
     }
+    recording = _recording(inputs, policy, fair.references)
     champion = _champion(inputs, policy, tracking_uri, model_name)
     sensitive = sensitive_content_check(
         inputs.features, inputs.feature_names, inputs.areas, policy.shap
     )
-    checks = [*fair.checks, *expl.checks, sensitive, *champion["checks"]]
+    checks = [*fair.checks, *recording.checks, *expl.checks, sensitive, *champion["checks"]]
     return GateReport(
         run_id=inputs.run_id,
         model_uri=inputs.model_uri,
@@ -145,6 +147,8 @@ def run_gate(
             "ae_scale": fair.ae_scale,
             "groups": _records(fair.groups),
             "ratios": _records(fair.ratios),
+            "recording": _records(recording.table),
+            "recording_skipped": recording.skipped,
         },
         shap={
             "top_features": _records(expl.importance.head(10)),
@@ -158,6 +162,17 @@ def run_gate(
         champion={k: v for k, v in champion.items() if k != "checks"},
         plots={k: str(p.relative_to(out_dir)) for k, p in plots.items()},
     )
+
+
+def _recording(inputs: GateInputs, policy: Policy, references: dict[str, str]) -> RecordingAudit:
+    if inputs.panel is None:
+        return RecordingAudit(pd.DataFrame(), [], {"all": "no panel given: not measured"})
+    # The weeks the fairness audit judged: the backtest's observed target weeks.
+    weeks = inputs.predictions.loc[inputs.predictions["y"].notna(), "target_week"].unique()
+    return recording_audit(
+        inputs.panel, inputs.areas, policy.fairness, policy.recording,
+        references=references, weeks=weeks,
+    )  # fmt: skip
 
 
 def _champion(inputs: GateInputs, policy: Policy, uri: str | None, name: str) -> dict:

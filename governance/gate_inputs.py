@@ -21,6 +21,7 @@ __all__ = [
     "fold_models",
     "PREDICTION_COLUMNS",
     "AREA_COLUMNS",
+    "PANEL_COLUMNS",
     "MISSING_FILE",
     "MISSING_COLUMN",
     "NO_MODEL_ROWS",
@@ -41,6 +42,7 @@ PREDICTION_COLUMNS = (
     "y_ae",
 )
 AREA_COLUMNS = ("area_code", "district", "imd_decile")
+PANEL_COLUMNS = ("area_code", "week_start", "police_violence", "ae_assault")
 MISSING_FILE = "not found; run `harmcast {step}` first"
 MISSING_COLUMN = "missing column; expected {expected}"
 NO_MODEL_ROWS = "no rows with method == 'model'"
@@ -74,6 +76,7 @@ class GateInputs:
     features : the feature frame (keys plus feature columns): the SHAP sample is
         drawn from it and the champion forecasts the backtest rows from it.
     folds : the backtest refits, for SHAP stability.
+    panel : area-week police and A&E counts, for the recording check (None: skipped).
     run_id, model_uri : the candidate's MLflow run and logged model.
     model_sha256, predictions_sha256, features_sha256 : the hashes of exactly
         what is audited (the gate report's ``subject``).
@@ -90,13 +93,14 @@ class GateInputs:
     model_sha256: str = ""
     predictions_sha256: str = ""
     features_sha256: str = ""
+    panel: pd.DataFrame | None = None
 
 
 def load_gate_inputs(root: str | Path, params: Params) -> GateInputs:
     """Read the gate's inputs from the data layers under ``root``.
 
     Reads ``data/06_backtest/predictions.parquet`` (model rows),
-    ``data/03_panel/areas.parquet``, ``data/05_models/model.lgb`` and
+    ``data/03_panel/areas.parquet`` and ``panel.parquet``, ``data/05_models/model.lgb`` and
     ``model_meta.json`` (``feature_names``, ``run_id``, ``model_uri``),
     ``data/04_features/features.parquet`` and ``data/06_backtest/folds/``.
 
@@ -136,6 +140,7 @@ def load_gate_inputs(root: str | Path, params: Params) -> GateInputs:
     if predictions.empty:
         raise SchemaError(predictions_path, NO_MODEL_ROWS, field="method")
     areas = _read(paths.resolve("panel") / "areas.parquet", "panel", AREA_COLUMNS)
+    panel = _read(paths.resolve("panel") / "panel.parquet", "panel", PANEL_COLUMNS)
     booster = lgb.Booster(model_file=str(model_path))
     names = list(meta.get("feature_names") or booster.feature_name())
     features = _read(features_path, "features", ("area_code", "origin_week", "horizon", *names))
@@ -151,6 +156,7 @@ def load_gate_inputs(root: str | Path, params: Params) -> GateInputs:
         model_sha256=model_artefact_sha256(model_path),
         predictions_sha256=predictions_sha,
         features_sha256=features_sha,
+        panel=panel[list(PANEL_COLUMNS)],
     )
 
 

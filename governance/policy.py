@@ -22,6 +22,8 @@ __all__ = [
     "BoardPolicy",
     "FairnessPolicy",
     "ShapPolicy",
+    "RecordingPolicy",
+    "SignificantGap",
     "ChampionPolicy",
     "MonitoringPolicy",
     "DriftPolicy",
@@ -49,6 +51,30 @@ class Grouping(_Strict):
     reference: str = "largest"
 
 
+class SignificantGap(_Strict):
+    """Gaps that fail when significant (interval excludes 1) and material (> ``max_gap``)."""
+
+    metrics: list[str] = []
+    # 0.10: a ratio below 0.9 or above 1/0.9.
+    max_gap: float = Field(0.10, gt=0, lt=1)
+
+
+class RecordingPolicy(_Strict):
+    """Thresholds of the recording check (police records per A&E attendance)."""
+
+    gated: bool = True
+    # Fails when the whole interval lies outside the band, or when it excludes 1
+    # and the ratio lies more than max_gap from 1.
+    band: tuple[float, float] = (0.8, 1.25)
+    max_gap: float = Field(0.10, gt=0, lt=1)
+    # Gated only where the group and its reference each hold this many A&E
+    # assault attendances (and fairness.min_group_areas areas).
+    min_ae_count: int = Field(100, ge=0)
+    n_boot: int = Field(400, ge=0)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    seed: int = 0
+
+
 class FairnessPolicy(_Strict):
     """Thresholds of the fairness audit."""
 
@@ -72,6 +98,10 @@ class FairnessPolicy(_Strict):
     gate_on: Literal["point", "ci"] = "ci"
     # Bootstrap intervals for reported metrics too (gated ones always get them).
     ci_for_reported: bool = False
+    # A gated ratio of these metrics also fails when its interval excludes 1 and
+    # it lies more than ``max_gap`` from 1: a clear, significant gap is not
+    # waved through because it is still inside the band.
+    significant_gap: SignificantGap = SignificantGap()
     seed: int = 0
 
 
@@ -193,6 +223,7 @@ class Policy(_Strict):
     contact: str
     fairness: FairnessPolicy
     shap: ShapPolicy
+    recording: RecordingPolicy = RecordingPolicy()
     champion: ChampionPolicy
     serving: ServingPolicy = ServingPolicy()
     monitoring: MonitoringPolicy = MonitoringPolicy()

@@ -146,6 +146,26 @@ def predictions_from(booster: lgb.Booster, features: pd.DataFrame) -> pd.DataFra
     return features[keys].assign(method="model", mu=mu)
 
 
+def panel_from(
+    predictions: pd.DataFrame, area_table: pd.DataFrame, police_bias: dict | None = None
+) -> pd.DataFrame:
+    """Area-week police and A&E counts behind ``predictions`` (police = y - y_ae).
+
+    ``police_bias`` multiplies the police counts of an ethnic band.
+    """
+    rows = predictions.drop_duplicates(["area_code", "target_week"])
+    band = rows["area_code"].map(area_table.set_index("area_code")["audit_ethnic_band"])
+    factor = band.map(police_bias or {}).fillna(1.0).to_numpy()
+    return pd.DataFrame(
+        {
+            "area_code": rows["area_code"].to_numpy(),
+            "week_start": rows["target_week"].to_numpy(),
+            "police_violence": np.round((rows["y"] - rows["y_ae"]).to_numpy() * factor),
+            "ae_assault": rows["y_ae"].to_numpy(),
+        }
+    )
+
+
 def write_audit_layers(root, inputs, *, backtest_features_sha256: str | None = None):
     """Write the layers ``harmcast audit`` reads, as backtest and train leave them.
 
@@ -165,6 +185,7 @@ def write_audit_layers(root, inputs, *, backtest_features_sha256: str | None = N
     for layer, name, frame in (
         ("06_backtest", "predictions.parquet", inputs.predictions),
         ("03_panel", "areas.parquet", inputs.areas),
+        ("03_panel", "panel.parquet", panel_from(inputs.predictions, inputs.areas)),
         ("04_features", "features.parquet", inputs.features),
     ):
         (root / "data" / layer).mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from governance.evidence import sha256_bytes, sha256_file
 from governance.explain import FoldModel, shap_audit
 from governance.fairness import fairness_audit
 from governance.gate import GateInputs, read_gate_report, run_gate, write_gate_report
+from governance.recording import STANDARDISED_AWAY
 from tests.governance import gate_fixtures as gf
 from training.errors import SchemaError
 
@@ -245,3 +246,16 @@ def test_renamed_audit_column_among_the_features_fails_the_gate(tmp_path):
     report = run_gate(candidate, _policy(), tracking_uri=None, model_name="m", out_dir=tmp_path)
     assert not report.passed
     assert "shap.sensitive_content" in report.failed()
+
+
+def test_differential_recording_fails_the_gate(tmp_path):
+    # Either direction, on a synthetic city, is tested in test_recording.py.
+    inputs = _inputs()
+    panel = gf.panel_from(inputs.predictions, inputs.areas, police_bias={"B": 0.5})
+    candidate = dataclasses.replace(inputs, panel=panel, folds=[])
+    report = run_gate(candidate, _policy(), tracking_uri=None, model_name="m", out_dir=tmp_path)
+    assert not report.passed
+    assert "fairness.recording_ratio.ethnic_band.B" in report.failed()
+    recorded = {(r["grouping"], r["group"]): r for r in report.fairness["recording"]}
+    assert recorded[("ethnic_band", "B")]["direction"] == "under-recorded"
+    assert report.fairness["recording_skipped"] == {"imd_quintile": STANDARDISED_AWAY}
