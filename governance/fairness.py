@@ -60,7 +60,7 @@ See docs/fairness-audit.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,7 +169,11 @@ def area_groups(areas: pd.DataFrame, groupings: Iterable[str]) -> pd.DataFrame:
 
 
 def fairness_audit(
-    predictions: pd.DataFrame, areas: pd.DataFrame, policy: FairnessPolicy
+    predictions: pd.DataFrame,
+    areas: pd.DataFrame,
+    policy: FairnessPolicy,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> FairnessAudit:
     """Compare every audit group with its reference group on each fairness metric.
 
@@ -179,6 +183,7 @@ def fairness_audit(
         ``horizon``, ``mu``, ``y``, ``y_ae``); rows without ``y`` are ignored.
     areas : the areas table with the grouping columns.
     policy : thresholds, groupings, gated metrics and bootstrap settings.
+    progress : optional ``progress(step, done, total)``, once per grouping bootstrapped.
 
     Raises
     ------
@@ -206,7 +211,10 @@ def fairness_audit(
     metrics = [*policy.gated, *[m for m in policy.reported if m not in policy.gated]]
     boot_metrics = metrics if policy.ci_for_reported else list(policy.gated)
     tables, ratio_tables, checks, references = [], [], [], {}
-    for grouping, spec in policy.groupings.items():
+    n_groupings = len(policy.groupings)
+    if progress is not None:
+        progress("fairness: groupings bootstrapped", 0, n_groupings)
+    for done, (grouping, spec) in enumerate(policy.groupings.items(), start=1):
         labels = groups[grouping].reindex(sums["area_code"]).fillna("unknown").to_numpy(str)
         table = group_table(sums, labels, grouping)
         reference = _reference(table, spec.reference, grouping)
@@ -231,6 +239,8 @@ def fairness_audit(
         ratio_tables.append(ratios)
         checks.extend(ratio_checks(ratios, policy))
         references[grouping] = reference
+        if progress is not None:
+            progress("fairness: groupings bootstrapped", done, n_groupings)
     return FairnessAudit(
         groups=pd.concat(tables, ignore_index=True),
         ratios=pd.concat(ratio_tables, ignore_index=True),

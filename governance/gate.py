@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from governance.audit_plots import plot_fairness, plot_shap_summary
 from governance.champion import compare_to_champion
 from governance.checks import Check
-from governance.explain import shap_audit
+from governance.explain import Progress, shap_audit
 from governance.fairness import area_groups, fairness_audit
 from governance.gate_inputs import GateInputs, load_gate_inputs
 from governance.gate_record import log_gate_report
@@ -90,20 +90,25 @@ def run_gate(
     tracking_uri: str | None,
     model_name: str,
     out_dir: Path,
+    progress: Progress | None = None,
 ) -> GateReport:
     """Audit the candidate in ``inputs`` and return the verdict of every check.
 
     Plots are written under ``out_dir/plots``. With ``tracking_uri`` None the
-    champion comparison is skipped (reported, not gated).
+    champion comparison is skipped (reported, not gated). ``progress(step,
+    done, total)`` is called as each part advances (from two threads).
     """
     out_dir = Path(out_dir)
     # The two audits share nothing: fairlearn's bootstrap (Python, one core) runs
     # beside the SHAP audit (TreeSHAP in C++, which releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fairness = pool.submit(fairness_audit, inputs.predictions, inputs.areas, policy.fairness)
-        expl = shap_audit(
-            inputs.booster, inputs.feature_names, inputs.features, policy.shap, folds=inputs.folds
+        fairness = pool.submit(
+            fairness_audit, inputs.predictions, inputs.areas, policy.fairness, progress=progress
         )
+        expl = shap_audit(
+            inputs.booster, inputs.feature_names, inputs.features, policy.shap,
+            folds=inputs.folds, progress=progress,
+        )  # fmt: skip
         fair = fairness.result()
     plots = {
         "fairness": plot_fairness(
@@ -232,7 +237,9 @@ def read_gate_report(path: str | Path) -> GateReport:
     return GateReport.model_validate_json(path.read_text())
 
 
-def audit_candidate(params: Params, policy: Policy) -> GateReport:
+def audit_candidate(
+    params: Params, policy: Policy, *, progress: Progress | None = None
+) -> GateReport:
     """Audit the current candidate, write the report and log it to the candidate's run.
 
     The report and plots go to ``data/07_audit/`` and, when the candidate has an
@@ -251,6 +258,7 @@ def audit_candidate(params: Params, policy: Policy) -> GateReport:
         tracking_uri=uri,
         model_name=params.tracking.registered_model,
         out_dir=out_dir,
+        progress=progress,
     )
     write_gate_report(report, out_dir)
     if report.run_id:

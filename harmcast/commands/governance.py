@@ -8,6 +8,7 @@ so ``harmcast --help`` stays fast.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -288,9 +289,9 @@ def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
 
     params = get_params(params_file, root)
     use_tracking(tracking_uri(params))
-    with fail_clearly():
+    with fail_clearly(), _audit_progress() as progress:
         policy = load_policy(project_policy_path(params.paths))
-        report = audit_candidate(params, policy)
+        report = audit_candidate(params, policy, progress=progress)
     table = Table("check", "verdict", "value", "bounds", "interval", title="governance gate")
     for c in sorted(report.checks, key=lambda c: (c.passed, not c.gated, c.name)):
         if not c.gated and c.passed:
@@ -314,6 +315,31 @@ def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
         if not report.passed:
             raise GateFailed(report.failed())
     console.print("[green]gate passed[/]")
+
+
+@contextmanager
+def _audit_progress():
+    """Rich progress bars for the audit's parts: done of total, elapsed, estimate left."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total)
+            bars.update(tasks[step], completed=done, total=total)
+
+        yield report
 
 
 def _num(value: float | None) -> str:

@@ -55,3 +55,26 @@ def test_deprivation_groupings_are_reported_as_standardised_away(audit):
     assert result.skipped == {"imd_quintile": STANDARDISED_AWAY}
     assert set(result.table["grouping"]) == {"ethnic_band", "district"}
     assert {"ratio", "ci_low", "ci_high", "direction", "gated", "passed"} <= set(result.table)
+
+
+def _row(name, value, low, high, detail):
+    from governance.cards.schema import CheckRow
+
+    return CheckRow(name=name, category="fairness", passed=True, gated=False, value=value,
+                    lower=0.8, upper=1.25, ci_low=low, ci_high=high, detail=detail)  # fmt: skip
+
+
+def test_card_says_which_groups_rest_on_under_or_over_recorded_data():
+    from governance.cards.narrative import NO_RECORDING_GAP, recording_statement
+
+    over = _row("fairness.recording_ratio.ethnic_band.B", 1.36, 1.13, 1.51,
+                "police records per A&E attendance, B vs A (20 vs 40 areas)")  # fmt: skip
+    under = _row("fairness.recording_ratio.district.North", 0.67, 0.58, 0.83,
+                 "police records per A&E attendance, North vs South (10 vs 12 areas)")  # fmt: skip
+    level = _row("fairness.recording_ratio.district.East", 1.04, 0.95, 1.13, "East vs South")
+    text = recording_statement([over, under, level])
+    assert "B (ethnic_band) rests on over-recorded data" in text
+    assert "1.36 times the violence per A&E attendance that they record in A" in text
+    assert "North (district) rests on under-recorded data" in text
+    assert "East" not in text
+    assert recording_statement([level]) == NO_RECORDING_GAP
