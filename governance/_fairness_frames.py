@@ -80,7 +80,10 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     carry ``p_any``: the model's P(y >= 1). Its complement ``p0`` is the
     model's P(no incident); where ``p_any`` is absent it is the Poisson
     ``exp(-mu)``. The A&E scale is ``sum y_ae / sum y`` over rows where ``y_ae``
-    is known.
+    is known; with an ``ae_stratum`` column (the area's deprivation decile) the
+    forecast is scaled to A&E by the share within its stratum, so a group is not
+    judged on the case mix of its deprivation (the returned scale is the
+    city-wide one).
     """
     mu = rows["mu"].to_numpy(float)
     y = rows["y"].to_numpy(float)
@@ -88,6 +91,14 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     y_ae = np.where(has_ae, rows["y_ae"].to_numpy(float), 0.0)
     known = y[has_ae].sum()
     ae_scale = float(y_ae.sum() / known) if known > 0 else float("nan")
+    row_scale = np.full(len(rows), ae_scale)
+    if "ae_stratum" in rows:
+        # A&E's share of the target within each stratum (deprivation decile).
+        stratum = rows["ae_stratum"].to_numpy()
+        frame = pd.DataFrame({"s": stratum, "ae": y_ae, "y": np.where(has_ae, y, 0.0)})
+        shares = frame.groupby("s")[["ae", "y"]].sum()
+        by_stratum = (shares["ae"] / shares["y"].where(shares["y"] > 0)).fillna(ae_scale)
+        row_scale = pd.Series(stratum).map(by_stratum).to_numpy(float)
     flag = rows["flag"].to_numpy(bool)
     p0 = np.exp(-mu)
     if "p_any" in rows:
@@ -102,7 +113,7 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
             "n": 1.0,
             "mu": mu,
             "y": y,
-            "mu_ae": np.where(has_ae, mu * ae_scale, 0.0),
+            "mu_ae": np.where(has_ae, mu * row_scale, 0.0),
             "y_ae": y_ae,
             "flag": flag.astype(float),
             "fa": (flag & (y == 0)).astype(float),

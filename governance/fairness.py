@@ -8,9 +8,12 @@ computed from per-group sums:
 
 - ``calibration_ratio``: sum mu / sum y.
 - ``calibration_ratio_ae``: the same against A&E assaults alone. The model
-  forecasts police violence plus A&E assaults, so mu is scaled by the city-wide
-  share ``sum y_ae / sum y`` (``ae_scale``): what the forecast implies for A&E if
-  that share were the same everywhere. A&E records assaults whoever patrols,
+  forecasts police violence plus A&E assaults, so mu is scaled by the share
+  ``sum y_ae / sum y`` within the area's deprivation decile (city-wide
+  ``ae_scale`` when the areas carry no ``imd_decile``): what the forecast implies
+  for A&E if recording were the same everywhere. Within deciles, because A&E
+  sees a larger share of assaults where weapon injuries are commoner, which
+  would otherwise read as a gap for a calibrated model. A&E records assaults whoever patrols,
   so a group over-forecast against A&E while calibrated against the target is
   recorded more by the police and the model has learnt that (``recording_gap``
   = calibration_ratio - calibration_ratio_ae). It is gated only where the
@@ -204,6 +207,9 @@ def fairness_audit(
             raise ConfigError(PARITY_NOT_GATED.format(name=name))
     rows = flag_hotspots(predictions, coverage=policy.hotspot_coverage)
     rows = rows[rows["y"].notna()]
+    if "imd_decile" in areas:
+        decile = areas.drop_duplicates("area_code").set_index("area_code")["imd_decile"]
+        rows = rows.assign(ae_stratum=rows["area_code"].map(decile).fillna(-1).to_numpy())
     if rows.empty:
         raise SchemaError("predictions", NO_OBSERVED_ROWS, field="y")
     sums, ae_scale = area_sums(rows)

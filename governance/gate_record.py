@@ -25,6 +25,7 @@ __all__ = [
     "TAG_GATE_REPORT",
     "NOT_AUDITED",
     "REPORT_HASH_MISMATCH",
+    "NOT_A_REPORT",
     "LoggedReport",
     "gate_report_bytes",
     "log_gate_report",
@@ -38,6 +39,7 @@ TAG_GATE_REPORT = "harmcast.gate_report_sha256"
 NOT_AUDITED = (
     "run {run}: no gate report logged as {artifact} with a {tag} tag (run `harmcast audit` first)"
 )
+NOT_A_REPORT = "run {run}: the logged {artifact} is not a JSON gate report"
 REPORT_HASH_MISMATCH = (
     "run {run}: the logged {artifact} has sha256 {actual}, but the audit tagged {expected}"
 )
@@ -93,7 +95,13 @@ def read_logged_gate_report(client: MlflowClient, run_id: str) -> LoggedReport |
     actual = sha256_bytes(data)
     if actual != expected:
         return REPORT_HASH_MISMATCH.format(actual=actual, expected=expected, **fmt)
-    return LoggedReport(json.loads(data), actual)
+    try:
+        content = json.loads(data)
+    except ValueError:
+        content = None
+    if not isinstance(content, dict):
+        return NOT_A_REPORT.format(**fmt)
+    return LoggedReport(content, actual)
 
 
 def same_content(report: Any, logged: LoggedReport) -> bool:
@@ -101,7 +109,10 @@ def same_content(report: Any, logged: LoggedReport) -> bool:
     if hasattr(report, "model_dump"):
         content = report.model_dump(mode="json")
     elif isinstance(report, str | Path):
-        content = json.loads(Path(report).read_text())
+        try:
+            content = json.loads(Path(report).read_text())
+        except (OSError, ValueError):
+            return False
     else:
         content = report
     return canonical_json(content) == canonical_json(logged.content)

@@ -20,7 +20,7 @@ import mlflow.artifacts
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from governance.auditlog import append_entry
 from governance.evidence import model_artefact_sha256
@@ -90,6 +90,7 @@ SUBJECT_MODEL = (
     "re-run `harmcast audit` on this model"
 )
 REGISTRATION_FAILED = "{name}: the registry refused the new version, nothing was kept: {error}"
+NOT_A_REPORT = "run {run}: the logged gate report does not match the report schema ({error})"
 MODEL_UNREADABLE = "the logged model's model.lgb cannot be read to hash it"
 
 
@@ -298,10 +299,11 @@ def register_candidate(
         failed = [logged]
     else:
         model_sha = logged_model_sha256(model_uri, tracking_uri)
-        failed = [
-            *_evidence_problems(logged, gate_report, run_id=run_id, model_sha256=model_sha),
-            *failed_checks(logged.content, run_id=run_id, policy=policy),
-        ]
+        failed = _evidence_problems(logged, gate_report, run_id=run_id, model_sha256=model_sha)
+        try:
+            failed += failed_checks(logged.content, run_id=run_id, policy=policy)
+        except ValidationError as exc:
+            failed.append(NOT_A_REPORT.format(run=run_id, error=exc.errors()[0]["msg"]))
     if failed:
         client.set_tag(run_id, TAG_GATE, "failed")
         record_action(
