@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from governance._fairness_frames import ADJUSTED_METRICS, PARITY_METRICS, RATIO_CAP
-from governance.checks import Check, finite_or_none, in_bounds
+from governance.checks import Check, finite_or_none, in_bounds, significant_gap
 from governance.policy import FairnessPolicy
 
 __all__ = ["judge_ratios", "ratio_checks", "SELECTION_CAVEAT", "CITY_REFERENCE"]
@@ -71,6 +71,11 @@ def judge_ratios(
 
 def _passes(row, policy: FairnessPolicy) -> bool:
     lower, upper = policy.band
+    gap = policy.significant_gap
+    if row.metric in gap.metrics and significant_gap(
+        row.ratio, row.ci_low, row.ci_high, gap.max_gap
+    ):
+        return False
     if policy.gate_on == "ci" and np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
         return not (row.ci_high < lower or row.ci_low > upper)
     return in_bounds(row.ratio, lower, upper)
@@ -87,6 +92,9 @@ def _detail(r, policy: FairnessPolicy) -> str:
         detail = f"{r.group} vs {r.reference} ({r.n_areas} vs {int(r.n_areas_reference)} areas)"
     if r.ratio >= RATIO_CAP:
         detail += "; the reference group's value is 0"
+    gap = policy.significant_gap
+    if r.metric in gap.metrics and significant_gap(r.ratio, r.ci_low, r.ci_high, gap.max_gap):
+        detail += f"; interval excludes 1 and the gap exceeds {gap.max_gap:.0%}"
     if r.reported_because and r.metric in policy.gated:
         detail += f"; {r.reported_because}"
     return detail

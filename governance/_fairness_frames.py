@@ -24,6 +24,7 @@ __all__ = [
     "PARITY_METRICS",
     "RATIO_CAP",
     "area_sums",
+    "bootstrap_interval",
     "group_table",
     "ratio_table",
 ]
@@ -79,7 +80,10 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     carry ``p_any``: the model's P(y >= 1). Its complement ``p0`` is the
     model's P(no incident); where ``p_any`` is absent it is the Poisson
     ``exp(-mu)``. The A&E scale is ``sum y_ae / sum y`` over rows where ``y_ae``
-    is known.
+    is known; with an ``ae_stratum`` column (the area's deprivation decile) the
+    forecast is scaled to A&E by the share within its stratum, so a group is not
+    judged on the case mix of its deprivation (the returned scale is the
+    city-wide one).
     """
     mu = rows["mu"].to_numpy(float)
     y = rows["y"].to_numpy(float)
@@ -87,6 +91,14 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     y_ae = np.where(has_ae, rows["y_ae"].to_numpy(float), 0.0)
     known = y[has_ae].sum()
     ae_scale = float(y_ae.sum() / known) if known > 0 else float("nan")
+    row_scale = np.full(len(rows), ae_scale)
+    if "ae_stratum" in rows:
+        # A&E's share of the target within each stratum (deprivation decile).
+        stratum = rows["ae_stratum"].to_numpy()
+        frame = pd.DataFrame({"s": stratum, "ae": y_ae, "y": np.where(has_ae, y, 0.0)})
+        shares = frame.groupby("s")[["ae", "y"]].sum()
+        by_stratum = (shares["ae"] / shares["y"].where(shares["y"] > 0)).fillna(ae_scale)
+        row_scale = pd.Series(stratum).map(by_stratum).to_numpy(float)
     flag = rows["flag"].to_numpy(bool)
     p0 = np.exp(-mu)
     if "p_any" in rows:
@@ -101,7 +113,7 @@ def area_sums(rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
             "n": 1.0,
             "mu": mu,
             "y": y,
-            "mu_ae": np.where(has_ae, mu * ae_scale, 0.0),
+            "mu_ae": np.where(has_ae, mu * row_scale, 0.0),
             "y_ae": y_ae,
             "flag": flag.astype(float),
             "fa": (flag & (y == 0)).astype(float),
@@ -191,6 +203,33 @@ def group_table(sums: pd.DataFrame, labels: np.ndarray, grouping: str) -> pd.Dat
     return table
 
 
+def bootstrap_interval(
+    functions: dict[str, Callable],
+    n: int,
+    *,
+    n_boot: int,
+    seed: int,
+    quantiles: tuple[float, float],
+) -> tuple[pd.Series, pd.Series]:
+    """Bootstrap quantiles of each ``function(index, index)`` over resamples of ``n`` rows.
+
+    The resamples are exactly those of ``MetricFrame(n_boot=..., random_state=seed)``
+    (one seed per resample drawn from ``default_rng(seed)``, rows drawn as
+    ``DataFrame.sample(frac=1, replace=True)`` draws them), so the intervals
+    are fairlearn's; what is skipped is fairlearn building a full result frame
+    for every resample, which cost most of the audit's time.
+    """
+    generator = np.random.default_rng(seed=int(seed))
+    seeds = generator.integers(0, np.iinfo(np.uint32).max, size=n_boot, dtype=np.uint32)
+    samples = np.empty((n_boot, len(functions)))
+    for i, resample_seed in enumerate(seeds):
+        rows = np.random.RandomState(resample_seed).choice(n, size=n, replace=True)
+        samples[i] = [fn(rows, rows) for fn in functions.values()]
+    low, high = np.quantile(samples, q=list(quantiles), axis=0)
+    names = list(functions)
+    return pd.Series(low, index=names), pd.Series(high, index=names)
+
+
 def ratio_table(
     sums: pd.DataFrame,
     labels: np.ndarray,
@@ -254,18 +293,20 @@ def ratio_table(
         if not subset:
             continue
         boot = subset[0].split("|")[0] in boot_metrics and n_boot > 0
+        functions = {k: ratio(*pairs[k]) for k in subset}
         frame = MetricFrame(
-            metrics={k: ratio(*pairs[k]) for k in subset},
+            metrics=functions,
             y_true=index,
             y_pred=index,
             sensitive_features=pd.Series(np.full(len(sums), "all"), name="all"),
-            **(
-                {"n_boot": n_boot, "ci_quantiles": [alpha, 1 - alpha], "random_state": seed}
-                if boot
-                else {}
-            ),
         )
-        low, high = frame.overall_ci if boot else (frame.overall * np.nan,) * 2
+        low, high = (
+            bootstrap_interval(
+                functions, len(sums), n_boot=n_boot, seed=seed, quantiles=(alpha, 1 - alpha)
+            )  # fmt: skip
+            if boot
+            else (frame.overall * np.nan,) * 2
+        )
         frames.append(pd.DataFrame({"ratio": frame.overall, "ci_low": low, "ci_high": high}))
     if not frames:
         return pd.DataFrame(columns=["metric", "group", "reference", "ratio", "ci_low", "ci_high"])

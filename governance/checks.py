@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Check", "Category", "finite_or_none", "in_bounds"]
+__all__ = ["Check", "Category", "finite_or_none", "in_bounds", "significant_gap"]
 
 Category = Literal["fairness", "shap", "champion"]
 
@@ -53,3 +53,24 @@ def in_bounds(value: float, lower: float | None, upper: float | None) -> bool:
     if math.isnan(value):
         return False
     return (lower is None or value >= lower) and (upper is None or value <= upper)
+
+
+def significant_gap(ratio: float, low: float, high: float, max_gap: float) -> bool:
+    """Whether the interval excludes 1 and the ratio lies more than ``max_gap`` from 1.
+
+    More than ``max_gap`` from 1 means below ``1 - max_gap`` or above
+    ``1 / (1 - max_gap)`` (the same distance on the log scale).
+
+    Examples
+    --------
+    >>> significant_gap(0.872, 0.748, 0.998, 0.10)
+    True
+    >>> significant_gap(0.95, 0.90, 0.99, 0.10)
+    False
+    >>> significant_gap(0.85, 0.70, 1.02, 0.10)
+    False
+    """
+    if not all(math.isfinite(v) for v in (ratio, low, high)):
+        return False
+    excludes_one = high < 1.0 or low > 1.0
+    return bool(excludes_one and (ratio < 1 - max_gap or ratio > 1 / (1 - max_gap)))

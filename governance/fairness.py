@@ -8,9 +8,12 @@ computed from per-group sums:
 
 - ``calibration_ratio``: sum mu / sum y.
 - ``calibration_ratio_ae``: the same against A&E assaults alone. The model
-  forecasts police violence plus A&E assaults, so mu is scaled by the city-wide
-  share ``sum y_ae / sum y`` (``ae_scale``): what the forecast implies for A&E if
-  that share were the same everywhere. A&E records assaults whoever patrols,
+  forecasts police violence plus A&E assaults, so mu is scaled by the share
+  ``sum y_ae / sum y`` within the area's deprivation decile (city-wide
+  ``ae_scale`` when the areas carry no ``imd_decile``): what the forecast implies
+  for A&E if recording were the same everywhere. Within deciles, because A&E
+  sees a larger share of assaults where weapon injuries are commoner, which
+  would otherwise read as a gap for a calibrated model. A&E records assaults whoever patrols,
   so a group over-forecast against A&E while calibrated against the target is
   recorded more by the police and the model has learnt that (``recording_gap``
   = calibration_ratio - calibration_ratio_ae). It is gated only where the
@@ -60,7 +63,7 @@ See docs/fairness-audit.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,7 +172,11 @@ def area_groups(areas: pd.DataFrame, groupings: Iterable[str]) -> pd.DataFrame:
 
 
 def fairness_audit(
-    predictions: pd.DataFrame, areas: pd.DataFrame, policy: FairnessPolicy
+    predictions: pd.DataFrame,
+    areas: pd.DataFrame,
+    policy: FairnessPolicy,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> FairnessAudit:
     """Compare every audit group with its reference group on each fairness metric.
 
@@ -179,6 +186,7 @@ def fairness_audit(
         ``horizon``, ``mu``, ``y``, ``y_ae``); rows without ``y`` are ignored.
     areas : the areas table with the grouping columns.
     policy : thresholds, groupings, gated metrics and bootstrap settings.
+    progress : optional ``progress(step, done, total)``, once per grouping bootstrapped.
 
     Raises
     ------
@@ -199,6 +207,9 @@ def fairness_audit(
             raise ConfigError(PARITY_NOT_GATED.format(name=name))
     rows = flag_hotspots(predictions, coverage=policy.hotspot_coverage)
     rows = rows[rows["y"].notna()]
+    if "imd_decile" in areas:
+        decile = areas.drop_duplicates("area_code").set_index("area_code")["imd_decile"]
+        rows = rows.assign(ae_stratum=rows["area_code"].map(decile).fillna(-1).to_numpy())
     if rows.empty:
         raise SchemaError("predictions", NO_OBSERVED_ROWS, field="y")
     sums, ae_scale = area_sums(rows)
@@ -206,7 +217,10 @@ def fairness_audit(
     metrics = [*policy.gated, *[m for m in policy.reported if m not in policy.gated]]
     boot_metrics = metrics if policy.ci_for_reported else list(policy.gated)
     tables, ratio_tables, checks, references = [], [], [], {}
-    for grouping, spec in policy.groupings.items():
+    n_groupings = len(policy.groupings)
+    if progress is not None:
+        progress("fairness: groupings bootstrapped", 0, n_groupings)
+    for done, (grouping, spec) in enumerate(policy.groupings.items(), start=1):
         labels = groups[grouping].reindex(sums["area_code"]).fillna("unknown").to_numpy(str)
         table = group_table(sums, labels, grouping)
         reference = _reference(table, spec.reference, grouping)
@@ -231,6 +245,8 @@ def fairness_audit(
         ratio_tables.append(ratios)
         checks.extend(ratio_checks(ratios, policy))
         references[grouping] = reference
+        if progress is not None:
+            progress("fairness: groupings bootstrapped", done, n_groupings)
     return FairnessAudit(
         groups=pd.concat(tables, ignore_index=True),
         ratios=pd.concat(ratio_tables, ignore_index=True),

@@ -20,17 +20,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from governance.audit_plots import plot_fairness, plot_shap_summary
 from governance.champion import compare_to_champion
 from governance.checks import Check
-from governance.explain import shap_audit
+from governance.explain import Progress, shap_audit
 from governance.fairness import area_groups, fairness_audit
 from governance.gate_inputs import GateInputs, load_gate_inputs
+from governance.gate_record import log_gate_report
 from governance.policy import Policy
+from governance.recording import RecordingAudit, recording_audit
 from governance.report_html import render_gate_html
+from governance.sensitive import sensitive_content_check
 from training.config import Params, tracking_uri
 
 __all__ = [
     "Check",
     "GateInputs",
     "GateReport",
+    "Subject",
     "audit_candidate",
     "load_gate_inputs",
     "read_gate_report",
@@ -41,6 +45,18 @@ __all__ = [
 
 TAG_GATE = "harmcast.gate"
 _KEYS = ["area_code", "origin_week", "horizon"]
+
+
+class Subject(BaseModel):
+    """Exactly what the gate audited, each named by its SHA-256."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    model_sha256: str
+    policy_sha256: str
+    predictions_sha256: str
+    features_sha256: str
 
 
 class GateReport(BaseModel):
@@ -55,6 +71,7 @@ class GateReport(BaseModel):
     policy_version: int = 1
     created_at: str
     passed: bool
+    subject: Subject | None = None
     checks: list[Check]
     fairness: dict[str, Any] = Field(default_factory=dict)
     shap: dict[str, Any] = Field(default_factory=dict)
@@ -73,20 +90,25 @@ def run_gate(
     tracking_uri: str | None,
     model_name: str,
     out_dir: Path,
+    progress: Progress | None = None,
 ) -> GateReport:
     """Audit the candidate in ``inputs`` and return the verdict of every check.
 
     Plots are written under ``out_dir/plots``. With ``tracking_uri`` None the
-    champion comparison is skipped (reported, not gated).
+    champion comparison is skipped (reported, not gated). ``progress(step,
+    done, total)`` is called as each part advances (from two threads).
     """
     out_dir = Path(out_dir)
     # The two audits share nothing: fairlearn's bootstrap (Python, one core) runs
     # beside the SHAP audit (TreeSHAP in C++, which releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fairness = pool.submit(fairness_audit, inputs.predictions, inputs.areas, policy.fairness)
-        expl = shap_audit(
-            inputs.booster, inputs.feature_names, inputs.features, policy.shap, folds=inputs.folds
+        fairness = pool.submit(
+            fairness_audit, inputs.predictions, inputs.areas, policy.fairness, progress=progress
         )
+        expl = shap_audit(
+            inputs.booster, inputs.feature_names, inputs.features, policy.shap,
+            folds=inputs.folds, progress=progress,
+        )  # fmt: skip
         fair = fairness.result()
     plots = {
         "fairness": plot_fairness(
@@ -99,8 +121,12 @@ def run_gate(
             expl.values, expl.sample, path=out_dir / "plots" / "shap_summary.png"
         ),
     }
+    recording = _recording(inputs, policy, fair.references)
     champion = _champion(inputs, policy, tracking_uri, model_name)
-    checks = [*fair.checks, *expl.checks, *champion["checks"]]
+    sensitive = sensitive_content_check(
+        inputs.features, inputs.feature_names, inputs.areas, policy.shap
+    )
+    checks = [*fair.checks, *recording.checks, *expl.checks, sensitive, *champion["checks"]]
     return GateReport(
         run_id=inputs.run_id,
         model_uri=inputs.model_uri,
@@ -109,6 +135,13 @@ def run_gate(
         policy_version=policy.version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         passed=all(c.passed for c in checks if c.gated),
+        subject=Subject(
+            run_id=inputs.run_id,
+            model_sha256=inputs.model_sha256,
+            policy_sha256=policy.sha256,
+            predictions_sha256=inputs.predictions_sha256,
+            features_sha256=inputs.features_sha256,
+        ),
         checks=checks,
         fairness={
             "groupings": list(policy.fairness.groupings),
@@ -119,6 +152,8 @@ def run_gate(
             "ae_scale": fair.ae_scale,
             "groups": _records(fair.groups),
             "ratios": _records(fair.ratios),
+            "recording": _records(recording.table),
+            "recording_skipped": recording.skipped,
         },
         shap={
             "top_features": _records(expl.importance.head(10)),
@@ -132,6 +167,17 @@ def run_gate(
         champion={k: v for k, v in champion.items() if k != "checks"},
         plots={k: str(p.relative_to(out_dir)) for k, p in plots.items()},
     )
+
+
+def _recording(inputs: GateInputs, policy: Policy, references: dict[str, str]) -> RecordingAudit:
+    if inputs.panel is None:
+        return RecordingAudit(pd.DataFrame(), [], {"all": "no panel given: not measured"})
+    # The weeks the fairness audit judged: the backtest's observed target weeks.
+    weeks = inputs.predictions.loc[inputs.predictions["y"].notna(), "target_week"].unique()
+    return recording_audit(
+        inputs.panel, inputs.areas, policy.fairness, policy.recording,
+        references=references, weeks=weeks,
+    )  # fmt: skip
 
 
 def _champion(inputs: GateInputs, policy: Policy, uri: str | None, name: str) -> dict:
@@ -191,11 +237,16 @@ def read_gate_report(path: str | Path) -> GateReport:
     return GateReport.model_validate_json(path.read_text())
 
 
-def audit_candidate(params: Params, policy: Policy) -> GateReport:
+def audit_candidate(
+    params: Params, policy: Policy, *, progress: Progress | None = None
+) -> GateReport:
     """Audit the current candidate, write the report and log it to the candidate's run.
 
     The report and plots go to ``data/07_audit/`` and, when the candidate has an
-    MLflow run, to its ``audit/`` artifacts; the run is tagged ``harmcast.gate``.
+    MLflow run, to its ``audit/`` artifacts; the report's exact bytes are also
+    logged as ``gate/gate_report.json`` with their SHA-256 in the run tag
+    ``harmcast.gate_report_sha256`` (what ``harmcast register`` reads), and the
+    run is tagged ``harmcast.gate``.
     """
     root = params.paths.root
     out_dir = params.paths.resolve("audit")
@@ -207,10 +258,12 @@ def audit_candidate(params: Params, policy: Policy) -> GateReport:
         tracking_uri=uri,
         model_name=params.tracking.registered_model,
         out_dir=out_dir,
+        progress=progress,
     )
     write_gate_report(report, out_dir)
     if report.run_id:
-        client = mlflow.MlflowClient(tracking_uri=uri)
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.log_artifacts(report.run_id, str(out_dir), artifact_path="audit")
+        log_gate_report(client, report.run_id, report)
         client.set_tag(report.run_id, TAG_GATE, "passed" if report.passed else "failed")
     return report

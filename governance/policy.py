@@ -24,6 +24,8 @@ __all__ = [
     "WebAuthnPolicy",
     "FairnessPolicy",
     "ShapPolicy",
+    "RecordingPolicy",
+    "SignificantGap",
     "ChampionPolicy",
     "MonitoringPolicy",
     "DriftPolicy",
@@ -51,6 +53,30 @@ class Grouping(_Strict):
     reference: str = "largest"
 
 
+class SignificantGap(_Strict):
+    """Gaps that fail when significant (interval excludes 1) and material (> ``max_gap``)."""
+
+    metrics: list[str] = []
+    # 0.10: a ratio below 0.9 or above 1/0.9.
+    max_gap: float = Field(0.10, gt=0, lt=1)
+
+
+class RecordingPolicy(_Strict):
+    """Thresholds of the recording check (police records per A&E attendance)."""
+
+    gated: bool = True
+    # Fails when the whole interval lies outside the band, or when it excludes 1
+    # and the ratio lies more than max_gap from 1.
+    band: tuple[float, float] = (0.8, 1.25)
+    max_gap: float = Field(0.10, gt=0, lt=1)
+    # Gated only where the group and its reference each hold this many A&E
+    # assault attendances (and fairness.min_group_areas areas).
+    min_ae_count: int = Field(100, ge=0)
+    n_boot: int = Field(400, ge=0)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    seed: int = 0
+
+
 class FairnessPolicy(_Strict):
     """Thresholds of the fairness audit."""
 
@@ -74,6 +100,10 @@ class FairnessPolicy(_Strict):
     gate_on: Literal["point", "ci"] = "ci"
     # Bootstrap intervals for reported metrics too (gated ones always get them).
     ci_for_reported: bool = False
+    # A gated ratio of these metrics also fails when its interval excludes 1 and
+    # it lies more than ``max_gap`` from 1: a clear, significant gap is not
+    # waved through because it is still inside the band.
+    significant_gap: SignificantGap = SignificantGap()
     seed: int = 0
 
 
@@ -94,6 +124,9 @@ class ShapPolicy(_Strict):
     monotone_min_share: float = Field(0.02, ge=0, le=1)
     rank_stability_statistic: Literal["min", "mean"] = "min"
     crosscheck_rows: int = Field(200, ge=1)
+    # A feature whose per-area means follow an audit-only attribute this closely
+    # (|correlation|, or eta for a category) carries it, whatever its name.
+    max_sensitive_correlation: float = Field(0.95, gt=0, le=1)
     seed: int = 0
 
 
@@ -212,6 +245,7 @@ class Policy(_Strict):
     contact: str
     fairness: FairnessPolicy
     shap: ShapPolicy
+    recording: RecordingPolicy = RecordingPolicy()
     champion: ChampionPolicy
     serving: ServingPolicy = ServingPolicy()
     monitoring: MonitoringPolicy = MonitoringPolicy()

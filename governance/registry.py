@@ -10,20 +10,29 @@ model's latest entry is kept on the registered model (``harmcast.audit_head``).
 from __future__ import annotations
 
 import contextlib
-import json
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import mlflow
+import mlflow.artifacts
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from governance.auditlog import append_entry
+from governance.evidence import model_artefact_sha256
+from governance.gate_record import (
+    TAG_GATE_REPORT,
+    LoggedReport,
+    read_logged_gate_report,
+    same_content,
+)
 from governance.keys import load_system_key, root_of_log
 from governance.policy import Policy
-from training.errors import GateFailed
+from training.errors import GateFailed, HarmcastError
 
 __all__ = [
     "TAG_GATE",
@@ -37,6 +46,8 @@ __all__ = [
     "TAG_CARD",
     "TAG_METRIC_PREFIX",
     "TAG_AUDIT_HEAD",
+    "TAG_MODEL",
+    "TAG_GATE_REPORT",
     "ALIAS_PRODUCTION",
     "ALIAS_PREVIOUS",
     "GateView",
@@ -44,6 +55,8 @@ __all__ = [
     "record_action",
     "failed_checks",
     "register_candidate",
+    "use_tracking",
+    "logged_model_sha256",
 ]
 
 TAG_GATE = "harmcast.gate"
@@ -57,6 +70,7 @@ TAG_DECIDED_AT = "harmcast.decided_at"
 TAG_CARD = "harmcast.card_sha256"
 TAG_METRIC_PREFIX = "harmcast.metric."
 TAG_AUDIT_HEAD = "harmcast.audit_head"
+TAG_MODEL = "harmcast.model_sha256"
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous"
 SYSTEM_ACTOR = "harmcast"
@@ -66,6 +80,23 @@ POLICY_MISMATCH = (
     "gate report used policy sha256 {report}, but the current policy is {policy} (re-run the audit)"
 )
 REPORT_FAILED = "gate report says failed but lists no failed gated check"
+LOCAL_COPY_EDITED = (
+    "the gate report given differs from the one the audit logged to run {run} "
+    "(gate/gate_report.json): the logged report is the evidence, re-run `harmcast audit`"
+)
+NO_SUBJECT = "gate report names no subject (what it audited); re-run `harmcast audit`"
+SUBJECT_RUN = "gate report audited run {subject!r}, not the candidate run {run!r}"
+SUBJECT_MODEL = (
+    "gate report audited model sha256 {subject}, but the logged model is {model}; "
+    "re-run `harmcast audit` on this model"
+)
+REGISTRATION_FAILED = "{name}: the registry refused the new version, nothing was kept: {error}"
+NOT_A_REPORT = "run {run}: the logged gate report does not match the report schema ({error})"
+MODEL_UNREADABLE = "the logged model's model.lgb cannot be read to hash it"
+
+
+class RegistrationFailed(HarmcastError, RuntimeError):
+    """The registry refused a version after the gate passed; nothing half-made is kept."""
 
 
 class CheckView(BaseModel):
@@ -162,16 +193,56 @@ def failed_checks(report: Any, *, run_id: str, policy: Policy) -> list[str]:
     return failed
 
 
-def _log_reports(
-    client: MlflowClient, run_id: str, gate: GateView, report: Any, files: Iterable[Path]
-) -> None:
-    payload = report.model_dump(mode="json") if hasattr(report, "model_dump") else None
-    if isinstance(report, str | Path):
-        payload = json.loads(Path(report).read_text())
-    client.log_dict(run_id, payload or gate.model_dump(mode="json"), "audit/gate_report.json")
+def _log_report_files(client: MlflowClient, run_id: str, files: Iterable[Path]) -> None:
+    # The gate report itself is never re-logged: the audit logged it, and the
+    # registry reads it from there.
     for path in files:
         if Path(path).is_file() and Path(path).name != "gate_report.json":
             client.log_artifact(run_id, str(path), "audit")
+
+
+def use_tracking(tracking_uri: str) -> None:
+    """Point MLflow's process-wide tracking and registry URIs at ``tracking_uri``.
+
+    ``create_model_version(source="models:/m-...")`` and artefact downloads look
+    the logged model up through the process-wide URI, not the client's: unset,
+    they read (and create) an ``mlflow.db`` in the working folder.
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+
+
+def logged_model_sha256(model_uri: str, tracking_uri: str) -> str | None:
+    """SHA-256 of the ``model.lgb`` of a logged model, or None when it cannot be read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=tmp, tracking_uri=tracking_uri
+            )
+            return model_artefact_sha256(local)
+        except (MlflowException, OSError):
+            return None
+
+
+def _evidence_problems(
+    logged: LoggedReport, gate_report: Any, *, run_id: str, model_sha256: str | None
+) -> list[str]:
+    """Why the logged report does not describe this run's model (empty when it does)."""
+    problems = []
+    if gate_report is not None and not same_content(gate_report, logged):
+        problems.append(LOCAL_COPY_EDITED.format(run=run_id))
+    subject = logged.content.get("subject")
+    if not isinstance(subject, dict):
+        return [*problems, NO_SUBJECT]
+    if subject.get("run_id") != run_id:
+        problems.append(SUBJECT_RUN.format(subject=subject.get("run_id"), run=run_id))
+    if model_sha256 is None:
+        problems.append(MODEL_UNREADABLE)
+    elif subject.get("model_sha256") != model_sha256:
+        problems.append(
+            SUBJECT_MODEL.format(subject=subject.get("model_sha256"), model=model_sha256)
+        )
+    return problems
 
 
 def _model_id(model_uri: str) -> str | None:
@@ -184,7 +255,7 @@ def register_candidate(
     *,
     run_id: str,
     model_uri: str,
-    gate_report: Any,
+    gate_report: Any = None,
     model_name: str,
     policy: Policy,
     data_sha256: str,
@@ -196,10 +267,19 @@ def register_candidate(
 ) -> ModelVersion:
     """Register ``model_uri`` as a new version of ``model_name`` if its gate passed.
 
+    The gate report is the one the audit logged to the run
+    (``gate/gate_report.json``, checked against the run tag
+    ``harmcast.gate_report_sha256``), never a file given here; its ``subject``
+    must name this run and the logged model's ``model.lgb`` hash. Nothing is
+    created unless every check holds, and a version the registry refuses leaves
+    no empty registered model behind.
+
     Parameters
     ----------
     run_id, model_uri : the training run and its logged model (``models:/m-...``).
-    gate_report : the ``GateReport`` (or its dict, or the path of its JSON).
+    gate_report : optional local copy (``GateReport``, dict or JSON path), such
+        as ``data/07_audit/gate_report.json``: refused unless it says exactly
+        what the logged report says.
     model_name : the registered model, e.g. ``harmcast-violence``.
     policy : the loaded policy; its hash must equal the report's.
     data_sha256, code_version : provenance written to the version's tags.
@@ -211,20 +291,31 @@ def register_candidate(
     Returns
     -------
     ModelVersion
-        The new version, tagged ``harmcast.gate=passed`` and
-        ``harmcast.approval_status=pending``.
+        The new version, tagged ``harmcast.gate=passed``,
+        ``harmcast.approval_status=pending``, ``harmcast.model_sha256`` and
+        ``harmcast.gate_report_sha256``.
 
     Raises
     ------
     GateFailed
-        When the report failed or does not belong to this run and policy; the
-        run is then tagged ``harmcast.gate=failed`` and nothing is registered.
+        When the report failed, is missing or edited, or does not belong to
+        this run, model and policy; the run is then tagged
+        ``harmcast.gate=failed`` and nothing is registered.
+    RegistrationFailed
+        When the registry refuses the version.
     """
+    use_tracking(tracking_uri)
     client = client_for(tracking_uri)
-    gate = GateView.of(gate_report)
-    files = [Path(p) for p in report_files]
-    failed = failed_checks(gate, run_id=run_id, policy=policy)
-    _log_reports(client, run_id, gate, gate_report, files)
+    logged = read_logged_gate_report(client, run_id)
+    if isinstance(logged, str):
+        failed = [logged]
+    else:
+        model_sha = logged_model_sha256(model_uri, tracking_uri)
+        failed = _evidence_problems(logged, gate_report, run_id=run_id, model_sha256=model_sha)
+        try:
+            failed += failed_checks(logged.content, run_id=run_id, policy=policy)
+        except ValidationError as exc:
+            failed.append(NOT_A_REPORT.format(run=run_id, error=exc.errors()[0]["msg"]))
     if failed:
         client.set_tag(run_id, TAG_GATE, "failed")
         record_action(
@@ -232,29 +323,48 @@ def register_candidate(
             version=None, details={"run_id": run_id, "failed": failed},
         )  # fmt: skip
         raise GateFailed(failed)
-    client.set_tag(run_id, TAG_GATE, "passed")
     tags = {
         TAG_GATE: "passed",
         TAG_POLICY: policy.sha256,
         TAG_DATA: data_sha256,
         TAG_CODE: code_version,
+        TAG_MODEL: model_sha,
+        TAG_GATE_REPORT: logged.sha256,
         TAG_STATUS: "pending",
         TAG_REVIEWERS: "",
         TAG_APPROVALS: "[]",
         **{f"{TAG_METRIC_PREFIX}{k}": repr(float(v)) for k, v in backtest_metrics.items()},
     }
-    try:
-        client.create_registered_model(model_name)
-    except MlflowException as exc:
-        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
-            raise
-    version = client.create_model_version(
-        model_name, source=model_uri, run_id=run_id, tags=tags, model_id=_model_id(model_uri)
-    )
+    version = _create_version(client, model_name, model_uri, run_id, tags)
+    client.set_tag(run_id, TAG_GATE, "passed")
+    _log_report_files(client, run_id, report_files)
     record_action(
         client, audit_log, actor=SYSTEM_ACTOR, action="register", model=model_name,
         version=version.version,
         details={"run_id": run_id, "model_uri": model_uri, "policy_sha256": policy.sha256,
-                 "data_sha256": data_sha256, "code_version": code_version},
+                 "data_sha256": data_sha256, "code_version": code_version,
+                 "model_sha256": model_sha, "gate_report_sha256": logged.sha256},
     )  # fmt: skip
     return client.get_model_version(model_name, version.version)
+
+
+def _create_version(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str]
+) -> ModelVersion:
+    """Create the version; a registered model this call created is deleted if that fails."""
+    created = False
+    try:
+        client.create_registered_model(name)
+        created = True
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    try:
+        return client.create_model_version(
+            name, source=model_uri, run_id=run_id, tags=tags, model_id=_model_id(model_uri)
+        )
+    except MlflowException as exc:
+        if created:
+            with contextlib.suppress(MlflowException):
+                client.delete_registered_model(name)
+        raise RegistrationFailed(REGISTRATION_FAILED.format(name=name, error=exc)) from exc

@@ -15,7 +15,7 @@ version for good. The ``harmcast.*`` tags are a cache for the MLflow UI.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -391,7 +391,19 @@ def list_versions(*, model_name: str, tracking_uri: str) -> list[VersionStatus]:
     """Return every version of the model, newest first, with gate and approval status."""
     client = client_for(tracking_uri)
     found = client.search_model_versions(f"name = '{model_name}'")
-    return sorted((_status(client, mv) for mv in found), key=lambda s: -int(s.version))
+    # search_model_versions returns no aliases (MLflow 3.17): the registered model has them.
+    try:
+        aliases = dict(client.get_registered_model(model_name).aliases or {})
+    except MlflowException:
+        aliases = {}
+    rows = [_status(client, mv) for mv in found]
+    rows = [
+        replace(
+            r, aliases=sorted({*r.aliases, *(a for a, v in aliases.items() if str(v) == r.version)})
+        )
+        for r in rows
+    ]
+    return sorted(rows, key=lambda s: -int(s.version))
 
 
 def show_version(*, model_name: str, version: str | int, tracking_uri: str) -> VersionStatus:

@@ -59,12 +59,16 @@ class SynthParams(_Strict):
     start: str = "2022-01-03"  # a Monday
     recording_bias: float = Field(
         0.0,
-        ge=0.0,
+        ge=-0.9,
         le=2.0,
-        description="Relative rise of police recording in one audit group (0 = none).",
+        description=(
+            "Relative change of police recording in one audit group: 0.4 records 40% "
+            "more, -0.4 records 40% less (0 = none)."
+        ),
     )
     recording_bias_group: str = Field(
-        "majority global majority", description="audit_ethnic_band value over-recorded."
+        "majority global majority",
+        description="audit_ethnic_band value whose violence police record differently.",
     )
 
 

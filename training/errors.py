@@ -15,6 +15,7 @@ __all__ = [
     "LinkageError",
     "ConfigError",
     "GateFailed",
+    "SensitiveFeature",
     "NotApproved",
     "ReviewError",
 ]
@@ -68,6 +69,10 @@ class GateFailed(HarmcastError, RuntimeError):
     def __init__(self, failed: list[str]) -> None:
         self.failed = list(failed)
         super().__init__("governance gate failed: " + "; ".join(self.failed))
+
+
+class SensitiveFeature(HarmcastError, ValueError):
+    """An audit-only attribute is among the model's features."""
 
 
 class NotApproved(HarmcastError, PermissionError):

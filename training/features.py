@@ -34,7 +34,7 @@ from scipy import sparse
 from scipy.signal import lfilter
 
 from training.config import FeatureParams
-from training.errors import SchemaError
+from training.errors import SchemaError, SensitiveFeature
 
 __all__ = [
     "SENSITIVE_PREFIX",
@@ -103,14 +103,18 @@ _NAME = re.compile(
 def assert_no_sensitive(columns: list[str] | tuple[str, ...] | pd.Index) -> None:
     """Raise when any column name starts with :data:`SENSITIVE_PREFIX`.
 
+    Names are the first line only: the governance gate also compares every
+    feature's values with the audit-only attributes (``governance.sensitive``).
+
     Raises
     ------
-    ValueError
-        Naming the sensitive columns (message :data:`SENSITIVE_FEATURE`).
+    SensitiveFeature
+        Naming the sensitive columns (message :data:`SENSITIVE_FEATURE`); a
+        ``ValueError`` too.
     """
     bad = [c for c in columns if str(c).startswith(SENSITIVE_PREFIX)]
     if bad:
-        raise ValueError(SENSITIVE_FEATURE.format(columns=", ".join(bad)))
+        raise SensitiveFeature(SENSITIVE_FEATURE.format(columns=", ".join(bad)))
 
 
 def build_features(

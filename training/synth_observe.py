@@ -75,10 +75,11 @@ class ObservationConstants:
 def _police_by_area(places: Places, c: ObservationConstants) -> np.ndarray:
     """(n_areas, n_location_types) police recording probability."""
     p = np.tile(np.array([c.p_police[k] for k in LOCATION_TYPES]), (len(places.areas), 1))
-    if c.recording_bias > 0:
-        # Patrol-driven over-recording in one audit group: observation only, never risk.
+    if c.recording_bias != 0:
+        # Differential recording in one audit group (more patrols record more,
+        # less trust reports less): observation only, never risk.
         group = (places.areas["audit_ethnic_band"] == c.recording_bias_group).to_numpy()
-        p[group] = np.minimum(p[group] * (1 + c.recording_bias), 0.95)
+        p[group] = np.clip(p[group] * (1 + c.recording_bias), 0.0, 0.95)
     return p
 
 

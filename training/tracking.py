@@ -37,9 +37,13 @@ __all__ = [
     "pip_requirements",
     "log_backtest",
     "log_final_model",
+    "INPUTS_KEY",
+    "candidate_inputs",
 ]
 
 RUN_ID_KEY = "mlflow_run_id"
+#: Key of :func:`candidate_inputs` in ``results.json`` (summary) and ``model_meta.json``.
+INPUTS_KEY = "inputs"
 PIP_PACKAGES = ("lightgbm", "mlflow", "numpy", "pandas", "scipy")
 _EXAMPLE_ROWS = 5
 
@@ -77,6 +81,19 @@ def code_version(root: str | Path = ".") -> str:
     except (OSError, subprocess.CalledProcessError):
         return f"harmcast=={metadata.version('harmcast')}"
     return f"{rev}+dirty" if dirty else rev
+
+
+def candidate_inputs(params: Params, features_file: str | Path) -> dict:
+    """Return what a model is made from: the features file's SHA-256 and model settings.
+
+    The backtest and the final model each record this, so the governance audit
+    can refuse a backtest made from other features or settings than the
+    candidate it audits.
+    """
+    return {
+        "features_sha256": sha256_file(features_file),
+        "model_params": params.model.model_dump(mode="json"),
+    }
 
 
 def pip_requirements() -> list[str]:

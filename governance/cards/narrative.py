@@ -20,7 +20,14 @@ from governance.cards.schema import (
 from governance.cards.wording import metric_words
 from governance.policy import Policy
 
-__all__ = ["MODEL_TYPE", "intended_use", "considerations", "human_oversight"]
+__all__ = [
+    "MODEL_TYPE",
+    "RECORDING_PREFIX",
+    "intended_use",
+    "considerations",
+    "human_oversight",
+    "recording_statement",
+]
 
 MODEL_TYPE = "LightGBM gradient-boosted trees, Poisson objective, weekly area forecasts"
 
@@ -49,6 +56,40 @@ def intended_use() -> IntendedUse:
         ],
         out_of_scope=list(OUT_OF_SCOPE),
     )
+
+
+RECORDING_PREFIX = "fairness.recording_ratio."
+NO_RECORDING_GAP = (
+    "Police recording: no audit group's police-recorded violence per A&E assault "
+    "attendance differs significantly from its reference group's (expected counts "
+    "standardised by deprivation decile, so recording that differs with deprivation "
+    "itself is not measured)."
+)
+
+
+def recording_statement(checks: list[CheckRow]) -> str:
+    """Say in words which groups' forecasts rest on under- or over-recorded data.
+
+    A group is named when the interval of its police-records-per-A&E ratio to
+    its reference group excludes 1 (gated or reported only).
+    """
+    named = []
+    for c in checks:
+        if not c.name.startswith(RECORDING_PREFIX) or None in (c.value, c.ci_low, c.ci_high):
+            continue
+        if c.ci_low <= 1.0 <= c.ci_high:
+            continue
+        grouping, _, group = c.name.removeprefix(RECORDING_PREFIX).partition(".")
+        reference = c.detail.split(" vs ", 1)[1].split(" (", 1)[0] if " vs " in c.detail else "?"
+        word = "over-recorded" if c.value > 1 else "under-recorded"
+        named.append(
+            f"{group} ({grouping}) rests on {word} data: police record {c.value:.2f} times "
+            f"the violence per A&E attendance that they record in {reference} "
+            f"(95% interval {c.ci_low:.2f} to {c.ci_high:.2f})"
+        )
+    if not named:
+        return NO_RECORDING_GAP
+    return "Police recording: the forecast for " + "; for ".join(named) + "."
 
 
 def _rate(value: float | None) -> str:
@@ -90,6 +131,7 @@ def considerations(
         "Forecasts are expected counts with intervals; small areas have wide intervals "
         "and single weeks are noisy.",
     ]
+    limitations.append(recording_statement(checks))
     ablation = _ablation(evaluation)
     if ablation:
         limitations.append(ablation)

@@ -8,6 +8,7 @@ so ``harmcast --help`` stays fast.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -46,12 +47,15 @@ review_app = typer.Typer(help="Board review of registered versions.", no_args_is
 def _context(root: Path, params_file: Path | None, audit_log: Path | None):
     from governance.auditlog import default_log_path
     from governance.policy import load_policy, project_policy_path
+    from governance.registry import use_tracking
     from training.config import tracking_uri
 
     params = get_params(params_file, root)
     with fail_clearly():
         policy = load_policy(project_policy_path(params.paths))
     log = audit_log or default_log_path(params.paths.root)
+    # Before any MLflow call: some resolve models through the process-wide URI.
+    use_tracking(tracking_uri(params))
     return params, policy, tracking_uri(params), log
 
 
@@ -68,17 +72,20 @@ def register_command(
     params_file: ParamsOption = None,
     audit_log: AuditLogOption = None,
 ) -> None:
-    """Register the trained candidate, only if its gate report passed."""
+    """Register the trained candidate, only if the gate report its audit logged passed.
+
+    The report is read from the candidate's MLflow run (``gate/gate_report.json``,
+    checked against the hash the audit tagged); a ``data/07_audit/gate_report.json``
+    that says anything else is refused.
+    """
     from governance.registry import register_candidate
     from training.errors import GateFailed
 
     params, policy, uri, log = _context(root, params_file, audit_log)
-    audit_dir = params.paths.resolve("audit")
     with fail_clearly():
         meta = _read_json(params.paths.resolve("models") / "model_meta.json")
         results = _read_json(params.paths.resolve("backtest") / "results.json")
-        gate_path = audit_dir / "gate_report.json"
-        _read_json(gate_path)
+    gate_path = params.paths.resolve("audit") / "gate_report.json"
     run_tags = _run_tags(uri, meta.get("run_id", ""))
     headline = results.get("summary", {}).get("headline", {})
     metrics = {k: float(v) for k, v in headline.items() if isinstance(v, int | float)}
@@ -87,7 +94,7 @@ def register_command(
             mv = register_candidate(
                 run_id=meta.get("run_id", ""),
                 model_uri=meta.get("model_uri", ""),
-                gate_report=gate_path,
+                gate_report=gate_path if gate_path.is_file() else None,
                 model_name=params.tracking.registered_model,
                 policy=policy,
                 data_sha256=run_tags.get("harmcast.data_sha256", ""),
@@ -95,7 +102,6 @@ def register_command(
                 backtest_metrics=metrics,
                 tracking_uri=uri,
                 audit_log=log,
-                report_files=sorted(p for p in audit_dir.rglob("*") if p.is_file()),
             )
     except typer.Exit as exc:
         cause = exc.__cause__
@@ -314,12 +320,15 @@ def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
     """
     from governance.gate import audit_candidate
     from governance.policy import load_policy, project_policy_path
+    from governance.registry import use_tracking
+    from training.config import tracking_uri
     from training.errors import GateFailed
 
     params = get_params(params_file, root)
-    with fail_clearly():
+    use_tracking(tracking_uri(params))
+    with fail_clearly(), _audit_progress() as progress:
         policy = load_policy(project_policy_path(params.paths))
-        report = audit_candidate(params, policy)
+        report = audit_candidate(params, policy, progress=progress)
     table = Table("check", "verdict", "value", "bounds", "interval", title="governance gate")
     for c in sorted(report.checks, key=lambda c: (c.passed, not c.gated, c.name)):
         if not c.gated and c.passed:
@@ -343,6 +352,31 @@ def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
         if not report.passed:
             raise GateFailed(report.failed())
     console.print("[green]gate passed[/]")
+
+
+@contextmanager
+def _audit_progress():
+    """Rich progress bars for the audit's parts: done of total, elapsed, estimate left."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bars:
+        tasks: dict[str, int] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bars.add_task(step, total=total)
+            bars.update(tasks[step], completed=done, total=total)
+
+        yield report
 
 
 def _num(value: float | None) -> str:

@@ -79,7 +79,13 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     from training.backtest import run_backtest, write_backtest
     from training.config import tracking_uri
     from training.panel import read_panel_layer
-    from training.tracking import RUN_ID_KEY, log_backtest
+    from training.tracking import (
+        INPUTS_KEY,
+        RUN_ID_KEY,
+        candidate_inputs,
+        log_backtest,
+        sha256_file,
+    )
 
     params = get_params(params_file, root)
     with fail_clearly():
@@ -94,6 +100,9 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
                                   progress=progress)  # fmt: skip
         out = params.paths.resolve("backtest")
         write_backtest(result, out)
+        inputs = candidate_inputs(params, params.paths.resolve("features") / "features.parquet")
+        inputs["predictions_sha256"] = sha256_file(out / "predictions.parquet")
+        _add_to_summary(out / "results.json", INPUTS_KEY, inputs)
         run_id = log_backtest(
             params,
             result.summary,
@@ -101,9 +110,7 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
             data_file=panel_dir / "panel.parquet",
             linkage_report=params.paths.resolve("linked") / "linkage_report.json",
         )
-        results = json.loads((out / "results.json").read_text())
-        results["summary"][RUN_ID_KEY] = run_id
-        (out / "results.json").write_text(json.dumps(results, indent=2))
+        _add_to_summary(out / "results.json", RUN_ID_KEY, run_id)
     _print_table(result.table, result.margins, result.summary)
     console.print(f"backtest took {time.perf_counter() - start:.0f}s; results in {out}")
     if params.dask.enabled:
@@ -111,12 +118,18 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     console.print(f"MLflow run {run_id} at {tracking_uri(params)}")
 
 
+def _add_to_summary(results_file: Path, key: str, value) -> None:
+    results = json.loads(results_file.read_text())
+    results["summary"][key] = value
+    results_file.write_text(json.dumps(results, indent=2))
+
+
 def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Fit the final model on every observed week into data/05_models/ and log it to MLflow."""
     from training.config import tracking_uri
     from training.features import feature_columns
     from training.model import fit_forecaster
-    from training.tracking import RUN_ID_KEY, log_final_model
+    from training.tracking import INPUTS_KEY, RUN_ID_KEY, candidate_inputs, log_final_model
 
     params = get_params(params_file, root)
     with fail_clearly():
@@ -134,6 +147,11 @@ def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
             engine = "pandas"
         models = params.paths.resolve("models")
         forecaster.save(models)
+        inputs = candidate_inputs(params, params.paths.resolve("features") / "features.parquet")
+        meta_file = models / "model_meta.json"
+        meta_file.write_text(
+            json.dumps({**json.loads(meta_file.read_text()), INPUTS_KEY: inputs}, indent=2)
+        )
         results = params.paths.resolve("backtest") / "results.json"
         run_id = None
         if results.is_file():

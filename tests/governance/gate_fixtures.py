@@ -144,3 +144,73 @@ def predictions_from(booster: lgb.Booster, features: pd.DataFrame) -> pd.DataFra
     mu = booster.predict(features[booster.feature_name()])
     keys = ["area_code", "origin_week", "target_week", "horizon", "y", "y_ae"]
     return features[keys].assign(method="model", mu=mu)
+
+
+def panel_from(
+    predictions: pd.DataFrame, area_table: pd.DataFrame, police_bias: dict | None = None
+) -> pd.DataFrame:
+    """Area-week police and A&E counts behind ``predictions`` (police = y - y_ae).
+
+    ``police_bias`` multiplies the police counts of an ethnic band.
+    """
+    rows = predictions.drop_duplicates(["area_code", "target_week"])
+    band = rows["area_code"].map(area_table.set_index("area_code")["audit_ethnic_band"])
+    factor = band.map(police_bias or {}).fillna(1.0).to_numpy()
+    return pd.DataFrame(
+        {
+            "area_code": rows["area_code"].to_numpy(),
+            "week_start": rows["target_week"].to_numpy(),
+            "police_violence": np.round((rows["y"] - rows["y_ae"]).to_numpy() * factor),
+            "ae_assault": rows["y_ae"].to_numpy(),
+        }
+    )
+
+
+def write_audit_layers(root, inputs, *, backtest_features_sha256: str | None = None):
+    """Write the layers ``harmcast audit`` reads, as backtest and train leave them.
+
+    ``results.json`` and ``model_meta.json`` record the features hash and model
+    settings (``inputs``) they were made from; ``backtest_features_sha256``
+    gives the backtest another features hash (a backtest of an earlier model).
+    Returns ``(tracking_uri, run_id)``.
+    """
+    import json
+    from pathlib import Path
+
+    import mlflow
+
+    from governance.evidence import sha256_file
+
+    root = Path(root)
+    for layer, name, frame in (
+        ("06_backtest", "predictions.parquet", inputs.predictions),
+        ("03_panel", "areas.parquet", inputs.areas),
+        ("03_panel", "panel.parquet", panel_from(inputs.predictions, inputs.areas)),
+        ("04_features", "features.parquet", inputs.features),
+    ):
+        (root / "data" / layer).mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(root / "data" / layer / name)
+    models = root / "data" / "05_models"
+    models.mkdir(parents=True, exist_ok=True)
+    inputs.booster.save_model(str(models / "model.lgb"))
+    (root / "mlruns").mkdir(exist_ok=True)
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("harmcast")
+    with mlflow.start_run() as run:
+        pass
+    made_from = {
+        "features_sha256": sha256_file(root / "data/04_features/features.parquet"),
+        "model_params": {"num_leaves": 15},
+    }
+    meta = {"feature_names": FEATURES, "run_id": run.info.run_id, "model_uri": "models:/m-x",
+            "inputs": made_from}  # fmt: skip
+    (models / "model_meta.json").write_text(json.dumps(meta))
+    backtest = {
+        **made_from,
+        "features_sha256": backtest_features_sha256 or made_from["features_sha256"],
+        "predictions_sha256": sha256_file(root / "data/06_backtest/predictions.parquet"),
+    }
+    results = {"summary": {"inputs": backtest, "mlflow_run_id": run.info.run_id}}
+    (root / "data/06_backtest/results.json").write_text(json.dumps(results))
+    return uri, run.info.run_id

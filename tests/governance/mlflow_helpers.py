@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from governance.gate_record import log_gate_report
 from governance.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from governance.registry import logged_model_sha256
 
 matplotlib.use("Agg")
 
@@ -72,7 +74,21 @@ def log_candidate(uri: str, *, seed: int = 0) -> tuple[str, str]:
     return run.info.run_id, info.model_uri
 
 
+def log_audit(run_id: str, report: dict) -> str:
+    """Log ``report`` to the run as ``harmcast audit`` does; return its SHA-256."""
+    uri = mlflow.get_tracking_uri()
+    return log_gate_report(MlflowClient(uri), run_id, report)
+
+
 def gate_report(run_id: str, model_uri: str, policy_sha: str, *, passed: bool = True) -> dict:
+    """A gate report on the logged model ``model_uri`` (its subject names the model's hash)."""
+    subject = {
+        "run_id": run_id,
+        "model_sha256": logged_model_sha256(model_uri, mlflow.get_tracking_uri()),
+        "policy_sha256": policy_sha,
+        "predictions_sha256": "p" * 64,
+        "features_sha256": "f" * 64,
+    }
     checks = [
         {
             "name": "calibration_ratio:imd_quintile:Q1",
@@ -129,6 +145,7 @@ def gate_report(run_id: str, model_uri: str, policy_sha: str, *, passed: bool = 
         "policy_sha256": policy_sha,
         "created_at": "2025-01-06T10:00:00+00:00",
         "passed": passed,
+        "subject": subject,
         "checks": checks,
         "fairness": {"groupings": ["imd_quintile", "ethnic_band", "district"]},
         "shap": {
@@ -253,7 +270,9 @@ def write_reports(root: Path, run_id: str, model_uri: str, policy_sha: str) -> d
         "model_uri": model_uri,
     }
     paths["meta"].write_text(json.dumps(meta))
-    paths["gate"].write_text(json.dumps(gate_report(run_id, model_uri, policy_sha)))
+    report = gate_report(run_id, model_uri, policy_sha)
+    paths["gate"].write_text(json.dumps(report))
+    log_audit(run_id, report)
     write_png(root / "data/07_audit/plots/fairness.png", "fairness")
     write_png(root / "data/07_audit/plots/shap_summary.png", "shap")
     write_png(root / "data/06_backtest/plots/calibration.png", "calibration")

@@ -102,3 +102,12 @@ def test_missing_feature_is_named(features, booster):
         shap_audit(booster, gf.FEATURES, features.drop(columns="population"), _shap_policy())
     assert err.value.field == "population"
     assert MISSING_FEATURE.format(name="population") in str(err.value)
+
+
+def test_progress_reports_the_candidate_then_each_fold(features, booster):
+    calls = []
+    folds = [FoldModel(fold=k, booster=booster) for k in range(3)]
+    shap_audit(booster, gf.FEATURES, features, _shap_policy(sample_rows=50), folds=folds,
+               progress=lambda step, done, total: calls.append((step, done, total)))  # fmt: skip
+    assert calls[:2] == [("SHAP: candidate", 0, 1), ("SHAP: candidate", 1, 1)]
+    assert calls[2:] == [("SHAP: backtest folds", k, 3) for k in range(4)]

@@ -127,3 +127,33 @@ def test_missing_column_and_unknown_reference_are_clear(area_table):
     assert str(err.value) == UNKNOWN_REFERENCE.format(
         reference="Nowhere", grouping="district", groups=["North", "South"]
     )
+
+
+def test_bootstrap_intervals_are_fairlearns_exactly():
+    # The intervals are computed without a MetricFrame per resample, on the
+    # very resamples MetricFrame(n_boot, random_state) draws.
+    import numpy as np
+    import pandas as pd
+    from fairlearn.metrics import MetricFrame
+
+    from governance._fairness_frames import bootstrap_interval
+
+    values = np.random.default_rng(4).gamma(2.0, size=150)
+
+    def share_of_top(y_true, y_pred):
+        chosen = values[np.asarray(y_true)]
+        return float(np.sort(chosen)[-15:].sum() / chosen.sum())
+
+    def mean(y_true, y_pred):
+        return float(values[np.asarray(y_true)].mean())
+
+    functions = {"share_of_top": share_of_top, "mean": mean}
+    index = np.arange(len(values))
+    frame = MetricFrame(metrics=functions, y_true=index, y_pred=index,
+                        sensitive_features=pd.Series(np.full(len(values), "all"), name="all"),
+                        n_boot=30, ci_quantiles=[0.025, 0.975], random_state=7)  # fmt: skip
+    low, high = bootstrap_interval(
+        functions, len(values), n_boot=30, seed=7, quantiles=(0.025, 0.975)
+    )
+    pd.testing.assert_series_equal(low, frame.overall_ci[0], check_names=False)
+    pd.testing.assert_series_equal(high, frame.overall_ci[1], check_names=False)

@@ -1,11 +1,15 @@
 import dataclasses
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from governance.evidence import sha256_bytes, sha256_file
 from governance.explain import FoldModel, shap_audit
 from governance.fairness import fairness_audit
 from governance.gate import GateInputs, read_gate_report, run_gate, write_gate_report
+from governance.recording import STANDARDISED_AWAY
 from tests.governance import gate_fixtures as gf
 from training.errors import SchemaError
 
@@ -159,24 +163,8 @@ def test_audit_command_writes_logs_tags_and_exits_on_failure(tmp_path):
     from harmcast.cli import app
 
     inputs = _inputs(inflate={"B": 1.6})
-    for layer, name, frame in (
-        ("06_backtest", "predictions.parquet", inputs.predictions),
-        ("03_panel", "areas.parquet", inputs.areas),
-        ("04_features", "features.parquet", inputs.features),
-    ):
-        (tmp_path / "data" / layer).mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(tmp_path / "data" / layer / name)
-    models = tmp_path / "data" / "05_models"
-    models.mkdir(parents=True)
-    inputs.booster.save_model(str(models / "model.lgb"))
-    (tmp_path / "mlruns").mkdir()
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("harmcast")
-    with mlflow.start_run() as run:
-        pass
-    meta = {"feature_names": gf.FEATURES, "run_id": run.info.run_id, "model_uri": "models:/m-x"}
-    (models / "model_meta.json").write_text(json.dumps(meta))
+    uri, run_id = gf.write_audit_layers(tmp_path, inputs)
+    run = mlflow.get_run(run_id)
     result = CliRunner().invoke(app, ["audit", "--root", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "fairness.calibration_ratio.ethnic_band.B" in result.output
@@ -186,3 +174,88 @@ def test_audit_command_writes_logs_tags_and_exits_on_failure(tmp_path):
     assert client.get_run(run.info.run_id).data.tags["harmcast.gate"] == "failed"
     logged = {f.path for f in client.list_artifacts(run.info.run_id, "audit")}
     assert {"audit/gate_report.json", "audit/gate_report.html", "audit/plots"} <= logged
+    # The evidence registration reads: the report's exact bytes and their hash.
+    on_disk = (tmp_path / "data" / "07_audit" / "gate_report.json").read_bytes()
+    tags = client.get_run(run.info.run_id).data.tags
+    assert tags["harmcast.gate_report_sha256"] == sha256_bytes(on_disk)
+    local = client.download_artifacts(run.info.run_id, "gate/gate_report.json", str(tmp_path))
+    assert Path(local).read_bytes() == on_disk
+    subject = report.subject
+    assert subject.run_id == run.info.run_id and subject.policy_sha256 == report.policy_sha256
+    assert subject.model_sha256 == sha256_file(tmp_path / "data/05_models/model.lgb")
+    assert subject.predictions_sha256 == sha256_file(
+        tmp_path / "data/06_backtest/predictions.parquet"
+    )
+    assert subject.features_sha256 == sha256_file(tmp_path / "data/04_features/features.parquet")
+
+
+def test_audit_refuses_a_backtest_of_other_features(tmp_path):
+    # Retrained on changed data without a new backtest: the forecasts on disk are
+    # an earlier model's, so auditing them would say nothing of this candidate.
+    from typer.testing import CliRunner
+
+    from governance.gate_inputs import STALE_BACKTEST
+    from harmcast.cli import app
+
+    gf.write_audit_layers(tmp_path, _inputs(), backtest_features_sha256="0" * 64)
+    result = CliRunner().invoke(app, ["audit", "--root", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "field 'summary.inputs.features_sha256'" in text
+    assert STALE_BACKTEST.split("(")[0].strip() in text
+    assert not (tmp_path / "data" / "07_audit" / "gate_report.json").exists()
+
+
+def test_audit_refuses_features_changed_since_training(tmp_path):
+    from governance.gate_inputs import load_gate_inputs
+    from training.config import load_params
+
+    inputs = _inputs()
+    gf.write_audit_layers(tmp_path, inputs)
+    features = tmp_path / "data/04_features/features.parquet"
+    inputs.features.assign(imd_decile=inputs.features["imd_decile"] + 1).to_parquet(features)
+    with pytest.raises(SchemaError, match="inputs.features_sha256"):
+        load_gate_inputs(tmp_path, load_params(root=tmp_path))
+
+
+def test_audit_refuses_predictions_replaced_after_the_backtest(tmp_path):
+    from governance.gate_inputs import load_gate_inputs
+    from training.config import load_params
+
+    inputs = _inputs()
+    gf.write_audit_layers(tmp_path, inputs)
+    path = tmp_path / "data/06_backtest/predictions.parquet"
+    inputs.predictions.assign(mu=inputs.predictions["mu"] * 0.9).to_parquet(path)
+    with pytest.raises(SchemaError, match="is not the .* the backtest recorded"):
+        load_gate_inputs(tmp_path, load_params(root=tmp_path))
+
+
+def test_renamed_audit_column_among_the_features_fails_the_gate(tmp_path):
+    inputs = _inputs()
+    areas = inputs.areas.assign(
+        audit_share_black=np.random.default_rng(2).uniform(0, 0.6, len(inputs.areas)).round(4)
+    )
+    share = inputs.features["area_code"].map(areas.set_index("area_code")["audit_share_black"])
+    features = inputs.features.assign(share_black=share.astype("float32"))
+    names = [*gf.FEATURES, "share_black"]
+    candidate = dataclasses.replace(
+        inputs, areas=areas, features=features, feature_names=names,
+        booster=gf.train(features, names), folds=[],
+    )  # fmt: skip
+    report = run_gate(candidate, _policy(), tracking_uri=None, model_name="m", out_dir=tmp_path)
+    assert not report.passed
+    assert "shap.sensitive_content" in report.failed()
+
+
+def test_differential_recording_fails_the_gate(tmp_path):
+    # Either direction, on a synthetic city, is tested in test_recording.py.
+    inputs = _inputs()
+    panel = gf.panel_from(inputs.predictions, inputs.areas, police_bias={"B": 0.5})
+    candidate = dataclasses.replace(inputs, panel=panel, folds=[])
+    report = run_gate(candidate, _policy(), tracking_uri=None, model_name="m", out_dir=tmp_path)
+    assert not report.passed
+    assert "fairness.recording_ratio.ethnic_band.B" in report.failed()
+    recorded = {(r["grouping"], r["group"]): r for r in report.fairness["recording"]}
+    assert recorded[("ethnic_band", "B")]["direction"] == "under-recorded"
+    assert report.fairness["recording_skipped"] == {"imd_quintile": STANDARDISED_AWAY}

@@ -5,6 +5,7 @@ from mlflow import MlflowClient
 from mlflow_helpers import (
     MODEL_NAME,
     gate_report,
+    log_audit,
     log_candidate,
     policy,
     tracking_uri,
@@ -15,6 +16,7 @@ from governance.auditlog import read_log, verify_log
 from governance.registry import (
     POLICY_MISMATCH,
     RUN_MISMATCH,
+    SUBJECT_RUN,
     TAG_AUDIT_HEAD,
     register_candidate,
 )
@@ -22,6 +24,8 @@ from training.errors import GateFailed
 
 
 def _register(tmp_path, report, run_id, model_uri, pol):
+    # As `harmcast audit` does, the report is logged to the run first.
+    log_audit(run_id, report if isinstance(report, dict) else json.loads(report.read_text()))
     return register_candidate(
         run_id=run_id,
         model_uri=model_uri,
@@ -52,7 +56,12 @@ def test_passed_gate_registers_with_tags_and_artifacts(tmp_path):
     assert float(mv.tags["harmcast.metric.pai_area_10"]) == 3.2
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.get_run(run_id).data.tags["harmcast.gate"] == "passed"
-    assert "audit/gate_report.json" in [a.path for a in client.list_artifacts(run_id, "audit")]
+    assert "gate/gate_report.json" in [a.path for a in client.list_artifacts(run_id, "gate")]
+    assert (
+        mv.tags["harmcast.gate_report_sha256"]
+        == client.get_run(run_id).data.tags["harmcast.gate_report_sha256"]
+    )
+    assert len(mv.tags["harmcast.model_sha256"]) == 64
     entries = read_log(tmp_path / "audit.jsonl")
     assert [e["action"] for e in entries] == ["register"]
     assert client.get_registered_model(MODEL_NAME).tags[TAG_AUDIT_HEAD] == entries[-1]["hash"]
@@ -70,7 +79,6 @@ def test_failed_gate_registers_nothing_and_tags_run(tmp_path):
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.search_model_versions(f"name = '{MODEL_NAME}'") == []
     assert client.get_run(run_id).data.tags["harmcast.gate"] == "failed"
-    assert "audit/gate_report.json" in [a.path for a in client.list_artifacts(run_id, "audit")]
     assert [e["action"] for e in read_log(tmp_path / "audit.jsonl")] == ["gate_failed"]
 
 
@@ -81,6 +89,7 @@ def test_report_for_another_run_or_policy_is_refused(tmp_path):
     with pytest.raises(GateFailed) as info:
         _register(tmp_path, report, run_id, model_uri, pol)
     assert info.value.failed == [
+        SUBJECT_RUN.format(subject="another-run", run=run_id),
         RUN_MISMATCH.format(report="another-run", run=run_id),
         POLICY_MISMATCH.format(report="f" * 64, policy=pol.sha256),
     ]
@@ -96,7 +105,9 @@ def _cli_project(tmp_path, *, passed):
     uri = tracking_uri(tmp_path / "mlruns")
     run_id, model_uri = log_candidate(uri)
     paths = write_reports(tmp_path, run_id, model_uri, pol.sha256)
-    paths["gate"].write_text(json.dumps(gate_report(run_id, model_uri, pol.sha256, passed=passed)))
+    report = gate_report(run_id, model_uri, pol.sha256, passed=passed)
+    paths["gate"].write_text(json.dumps(report))
+    log_audit(run_id, report)
     return uri
 
 
