@@ -56,7 +56,7 @@ MSG_NO_ROWS = "no rows for the latest origin week {origin}"
 
 
 class Forecaster(Protocol):
-    """What the snapshot needs of ``training.model.Forecaster``."""
+    """What the snapshot needs of ``training.forecaster.Forecaster``."""
 
     booster: Any
     feature_names: Sequence[str]

@@ -100,7 +100,7 @@ def make_features(areas: pd.DataFrame, n_weeks: int = N_WEEKS) -> pd.DataFrame:
 
 
 def train_forecaster(features: pd.DataFrame, *, rounds: int, seed: int):
-    from training.model import Forecaster
+    from training.forecaster import Forecaster
 
     train = features.dropna(subset=["y"])
     booster = lgb.train(

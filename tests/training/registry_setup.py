@@ -23,8 +23,8 @@ from governance.registry import TAG_CARD, client_for, register_candidate
 from governance.review import approve
 from training.config import Params, tracking_uri
 from training.features import build_features
+from training.forecaster import Forecaster
 from training.link import LinkResult, link_sources, write_linked
-from training.model import Forecaster
 from training.panel import build_panel, write_panel
 from training.tracking import log_final_model
 

@@ -2,7 +2,7 @@
 
 Rows are spread over the workers and LightGBM trains data-parallel across
 them. The booster is brought back to the client (``to_local().booster_``) and
-wrapped in the same :class:`training.model.Forecaster` as the pandas path, so
+wrapped in the same :class:`training.forecaster.Forecaster` as the pandas path, so
 backtest, governance and serving use it unchanged. Differences from
 ``fit_forecaster``:
 
