@@ -38,6 +38,10 @@ from training.forecaster import (
 __all__ = [
     "Forecaster",
     "fit_forecaster",
+    "fit_booster",
+    "fit_dispersion",
+    "feature_matrix",
+    "training_rows",
     "nb_summary",
     "lgb_params",
     "horizon_splits",
@@ -142,33 +146,89 @@ def fit_forecaster(
         When no allowed row has an observed ``y``.
     """
     assert_no_sensitive(columns)
-    allowed = np.arange(len(features)) if rows is None else np.asarray(rows)
-    allowed = allowed[~np.isnan(features["y"].to_numpy(np.float64)[allowed])]
+    allowed = training_rows(features["y"].to_numpy(np.float64), rows, params)
+    x = feature_matrix(features, columns, allowed)
+    y = features["y"].to_numpy(np.float64)[allowed]
+    data = lgb.Dataset(x, label=y, feature_name=list(columns), free_raw_data=True)
+    horizons = features["horizon"].to_numpy()[allowed] if "horizon" in features.columns else None
+    booster = fit_booster(data, columns, params, horizons=horizons, num_boost_round=num_boost_round)
+    dispersion = fit_dispersion(booster, x, y, seed=params.seed)
+    return Forecaster(booster, tuple(columns), dispersion, tuple(params.interval), params)
+
+
+def training_rows(y: np.ndarray, rows: np.ndarray | None, params: ModelParams) -> np.ndarray:
+    """Return the sorted positions a fit trains on: allowed, with an observed ``y``, sampled.
+
+    ``rows`` are the allowed positions (default: all). At most
+    ``params.max_train_rows`` are kept, drawn at random with ``params.seed``.
+
+    Raises
+    ------
+    SchemaError
+        When no allowed row has an observed ``y``.
+    """
+    allowed = np.arange(len(y)) if rows is None else np.asarray(rows)
+    allowed = allowed[~np.isnan(y[allowed])]
     if allowed.size == 0:
         raise SchemaError("features", NO_TARGET, field="y")
     if params.max_train_rows is not None and allowed.size > params.max_train_rows:
         rng = np.random.default_rng(params.seed)
         allowed = np.sort(rng.choice(allowed, params.max_train_rows, replace=False))
-    train = features.iloc[allowed]
-    x = train[list(columns)].to_numpy(np.float32)
-    y = train["y"].to_numpy(np.float64)
-    data = lgb.Dataset(x, label=y, feature_name=list(columns), free_raw_data=True)
+    return allowed
+
+
+def feature_matrix(features: pd.DataFrame, columns: list[str], rows: np.ndarray) -> np.ndarray:
+    """Return ``features[columns]`` at positions ``rows`` as a C-ordered float32 matrix.
+
+    Column by column: ``features.iloc[rows][columns]`` would first copy every
+    column of the frame at its own (mostly float64) width.
+    """
+    x = np.empty((len(rows), len(columns)), dtype=np.float32)
+    for j, column in enumerate(columns):
+        x[:, j] = features[column].to_numpy()[rows]
+    return x
+
+
+def fit_booster(
+    data: lgb.Dataset,
+    columns: list[str],
+    params: ModelParams,
+    *,
+    horizons: np.ndarray | None = None,
+    num_boost_round: int | None = None,
+) -> lgb.Booster:
+    """Boost on ``data`` (a new ``Dataset``, or a ``subset`` of one binned with ``lgb_params``).
+
+    ``horizons`` are the training rows' horizons; with ``split_by_horizon`` every
+    tree splits on them first.
+    """
     rounds = num_boost_round or params.num_boost_round
-    horizons = np.unique(train["horizon"]) if "horizon" in train.columns else np.array([])
+    distinct = np.unique(horizons) if horizons is not None else np.array([])
     with tempfile.TemporaryDirectory(prefix="harmcast-lgb-") as tmp:
         settings = lgb_params(params)
-        if params.split_by_horizon and "horizon" in columns and horizons.size > 1:
-            settings = _split_by_horizon(settings, list(columns), horizons, Path(tmp))
-        booster = lgb.train(settings, data, num_boost_round=rounds)
-    dispersion = _fit_dispersion(booster, x, y, seed=params.seed)
-    return Forecaster(booster, tuple(columns), dispersion, tuple(params.interval), params)
+        if params.split_by_horizon and "horizon" in columns and distinct.size > 1:
+            settings = _split_by_horizon(settings, list(columns), distinct, Path(tmp))
+        return lgb.train(settings, data, num_boost_round=rounds)
 
 
-def _fit_dispersion(booster: lgb.Booster, x: np.ndarray, y: np.ndarray, *, seed: int) -> float:
-    """Method-of-moments NB dispersion on (a sample of) the training rows."""
-    if len(y) > _DISPERSION_SAMPLE:
-        pick = np.random.default_rng(seed).choice(len(y), _DISPERSION_SAMPLE, replace=False)
-        x, y = x[pick], y[pick]
+def fit_dispersion(
+    booster: lgb.Booster,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    rows: np.ndarray | None = None,
+) -> float:
+    """Method-of-moments NB dispersion on (a sample of) the training rows.
+
+    ``rows`` picks the training rows out of ``x`` and ``y`` (default: all), so a
+    caller holding a larger matrix need not copy the rows out first.
+    """
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows)
+    if len(rows) > _DISPERSION_SAMPLE:
+        pick = np.random.default_rng(seed).choice(len(rows), _DISPERSION_SAMPLE, replace=False)
+        rows = rows[pick]
+    x, y = x[rows], y[rows]
     mu = np.asarray(booster.predict(x), dtype=np.float64)
     alpha = float(np.sum((y - mu) ** 2 - mu) / max(np.sum(mu**2), 1e-12))
     return float(np.clip(alpha, MIN_DISPERSION, MAX_DISPERSION))
