@@ -74,8 +74,8 @@ def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
 def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Backtest the model against the baselines; write data/06_backtest/ and log to MLflow."""
     import pandas as pd
-    from rich.progress import Progress
 
+    from harmcast.commands._progress import step_progress
     from training.backtest import run_backtest, write_backtest
     from training.config import tracking_uri
     from training.panel import read_panel_layer
@@ -89,7 +89,7 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
         oracle_path = params.paths.resolve("raw") / "oracle" / "expected_counts.parquet"
         oracle = pd.read_parquet(oracle_path) if oracle_path.is_file() else None
         start = time.perf_counter()
-        with Progress(console=console, transient=True) as progress:
+        with step_progress(console) as progress:
             result = run_backtest(frame, panel, areas, adjacency, oracle, params,
                                   progress=progress)  # fmt: skip
         out = params.paths.resolve("backtest")
