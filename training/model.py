@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import lightgbm as lgb
@@ -123,6 +124,7 @@ def fit_forecaster(
     *,
     num_boost_round: int | None = None,
     rows: np.ndarray | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> Forecaster:
     """Fit the booster on rows with an observed ``y`` and the NB dispersion.
 
@@ -139,6 +141,7 @@ def fit_forecaster(
         ablations may use fewer rounds).
     rows : positions (``iloc``) of the rows allowed for training (default: all);
         the backtest passes the rows whose target is known at a fold's cutoff.
+    on_round : called as ``on_round(done, total)`` after each boosting round.
 
     Raises
     ------
@@ -151,7 +154,14 @@ def fit_forecaster(
     y = features["y"].to_numpy(np.float64)[allowed]
     data = lgb.Dataset(x, label=y, feature_name=list(columns), free_raw_data=True)
     horizons = features["horizon"].to_numpy()[allowed] if "horizon" in features.columns else None
-    booster = fit_booster(data, columns, params, horizons=horizons, num_boost_round=num_boost_round)
+    booster = fit_booster(
+        data,
+        columns,
+        params,
+        horizons=horizons,
+        num_boost_round=num_boost_round,
+        on_round=on_round,
+    )
     dispersion = fit_dispersion(booster, x, y, seed=params.seed)
     return Forecaster(booster, tuple(columns), dispersion, tuple(params.interval), params)
 
@@ -196,19 +206,23 @@ def fit_booster(
     *,
     horizons: np.ndarray | None = None,
     num_boost_round: int | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> lgb.Booster:
     """Boost on ``data`` (a new ``Dataset``, or a ``subset`` of one binned with ``lgb_params``).
 
     ``horizons`` are the training rows' horizons; with ``split_by_horizon`` every
-    tree splits on them first.
+    tree splits on them first. ``on_round(done, total)`` is called after each round.
     """
     rounds = num_boost_round or params.num_boost_round
+    callbacks = []
+    if on_round is not None:
+        callbacks.append(lambda env: on_round(env.iteration + 1, env.end_iteration))
     distinct = np.unique(horizons) if horizons is not None else np.array([])
     with tempfile.TemporaryDirectory(prefix="harmcast-lgb-") as tmp:
         settings = lgb_params(params)
         if params.split_by_horizon and "horizon" in columns and distinct.size > 1:
             settings = _split_by_horizon(settings, list(columns), distinct, Path(tmp))
-        return lgb.train(settings, data, num_boost_round=rounds)
+        return lgb.train(settings, data, num_boost_round=rounds, callbacks=callbacks)
 
 
 def fit_dispersion(

@@ -39,9 +39,11 @@ class _Task:
 class LineProgress:
     """The ``add_task``/``update`` calls of ``rich.progress.Progress``, as plain lines."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, every: int = 1) -> None:
         self.console = console
+        self.every = max(every, 1)
         self.tasks: dict[int, _Task] = {}
+        self._updates = 0
 
     def add_task(self, description: str, total: float | None = None, **_: object) -> int:
         """Start a task; return its id."""
@@ -57,11 +59,18 @@ class LineProgress:
         description: str | None = None,
         **_: object,
     ) -> None:
-        """Advance a task and print one line: description, steps done, elapsed, estimate."""
+        """Advance a task; print a line (description, steps done, elapsed, estimate).
+
+        A line is printed every ``every`` updates and at the task's last step.
+        """
         task = self.tasks[task_id]
         task.completed += advance
         if description is not None:
             task.description = description
+        self._updates += 1
+        last = task.total is not None and task.completed >= task.total
+        if self._updates % self.every and not last:
+            return
         elapsed = time.perf_counter() - task.started
         total = "" if task.total is None else f"/{task.total:g}"
         self.console.print(
@@ -72,10 +81,13 @@ class LineProgress:
 
 
 @contextmanager
-def step_progress(console: Console) -> Iterator[object]:
-    """Yield a progress reporter: a rich bar on a terminal, :class:`LineProgress` elsewhere."""
+def step_progress(console: Console, *, every: int = 1) -> Iterator[object]:
+    """Yield a progress reporter: a rich bar on a terminal, :class:`LineProgress` elsewhere.
+
+    ``every``: off a terminal, print one line per ``every`` updates (and the last).
+    """
     if not console.is_terminal:
-        yield LineProgress(console)
+        yield LineProgress(console, every=every)
         return
     from rich.progress import (
         BarColumn,

@@ -113,6 +113,7 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
 
 def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Fit the final model on every observed week into data/05_models/ and log it to MLflow."""
+    from harmcast.commands._progress import step_progress
     from training.config import tracking_uri
     from training.features import feature_columns
     from training.model import fit_forecaster
@@ -129,7 +130,15 @@ def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
             forecaster, latest, engine = step.forecaster, step.latest, step.engine
         else:
             frame = _read_features(params)
-            forecaster = fit_forecaster(frame, feature_columns(frame), params.model)
+            with step_progress(console, every=25) as progress:
+                task = progress.add_task("train", total=params.model.num_boost_round)
+
+                def on_round(done: int, total: int) -> None:
+                    progress.update(task, advance=1, description=f"train: round {done} of {total}")
+
+                forecaster = fit_forecaster(
+                    frame, feature_columns(frame), params.model, on_round=on_round
+                )
             latest = frame.loc[frame["origin_week"] == frame["origin_week"].max()]
             engine = "pandas"
         models = params.paths.resolve("models")
