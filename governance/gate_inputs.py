@@ -12,6 +12,7 @@ import pandas as pd
 from governance.explain import FoldModel
 from training.config import Params
 from training.errors import SchemaError
+from training.predictions import prediction_columns
 
 __all__ = [
     "GateInputs",
@@ -24,15 +25,8 @@ __all__ = [
     "NO_MODEL_ROWS",
 ]
 
-PREDICTION_COLUMNS = (
-    "method",
-    "area_code",
-    "origin_week",
-    "target_week",
-    "horizon",
-    "mu",
-    "y",
-    "y_ae",
+PREDICTION_COLUMNS = prediction_columns(
+    "method", "area_code", "origin_week", "target_week", "horizon", "mu", "y", "y_ae"
 )
 AREA_COLUMNS = ("area_code", "district", "imd_decile")
 MISSING_FILE = "not found; run `harmcast {step}` first"
