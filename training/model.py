@@ -188,12 +188,14 @@ def training_rows(y: np.ndarray, rows: np.ndarray | None, params: ModelParams) -
 
 
 def feature_matrix(features: pd.DataFrame, columns: list[str], rows: np.ndarray) -> np.ndarray:
-    """Return ``features[columns]`` at positions ``rows`` as a C-ordered float32 matrix.
+    """Return ``features[columns]`` at positions ``rows`` as a column-major float32 matrix.
 
-    Column by column: ``features.iloc[rows][columns]`` would first copy every
-    column of the frame at its own (mostly float64) width.
+    Column by column into a Fortran-ordered array (each write is contiguous;
+    LightGBM reads column-major input without a copy): about as fast as
+    ``features.iloc[rows][columns].to_numpy(np.float32)`` without first copying
+    every column of the frame at its own (mostly float64) width.
     """
-    x = np.empty((len(rows), len(columns)), dtype=np.float32)
+    x = np.empty((len(rows), len(columns)), dtype=np.float32, order="F")
     for j, column in enumerate(columns):
         x[:, j] = features[column].to_numpy()[rows]
     return x
