@@ -129,13 +129,13 @@ def _report(report: dict) -> str:
                 f"- against {axis} ({fixed} = {value}; {sizes}): time slope {t}, "
                 f"memory slope {m} (log-log; 1 = linear)"
             )
-    lines += ["", *report.get("notes", [])]
+    lines += ["", *(f"- {note}" for note in report.get("notes", []))]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="*", required=True, help="AREASxWEEKS")
+    parser.add_argument("--sizes", nargs="*", default=[], help="AREASxWEEKS")
     parser.add_argument("--root", type=Path, default=Path("/tmp/bench_scale"))
     parser.add_argument("--max-train-rows", type=int, default=1_000_000)
     parser.add_argument("--threads", type=int, default=2)
@@ -167,6 +167,8 @@ def main() -> None:
         print(size, figures, flush=True)
         out.write_text(json.dumps(report, indent=2))
         (RESULTS / "backtest_scale.md").write_text(_report(report))
+    out.write_text(json.dumps(report, indent=2))
+    (RESULTS / "backtest_scale.md").write_text(_report(report))
 
 
 if __name__ == "__main__":
