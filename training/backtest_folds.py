@@ -8,6 +8,15 @@ trained at its cutoff week ``c_k`` on the rows whose ``target_week <= c_k``
 lies in ``[c_k, c_{k+1})``. No row is ever forecast by a model that saw its
 target, nor any outcome after its origin.
 
+Each variant (the model, each ablation) bins its rows once: one LightGBM
+``Dataset`` over the union of its folds' training rows, and each fold trains on
+a ``subset`` of it (on the default city, binning all 566,000 rows took 49 s
+on a loaded machine, taking a fold's subset of them 4 s). Bin edges are then
+feature quantiles (never outcomes) of rows up to the last cutoff, so an early
+fold's bins may be placed using later weeks' feature values; its training rows
+and labels are still only those known at its cutoff. Each fold samples at
+most ``ModelParams.max_train_rows`` rows as ``harmcast train`` does.
+
 Fits run in a thread pool (``BacktestParams.n_jobs``): LightGBM releases the
 GIL, and single-threaded boosters side by side are faster than OpenMP threads
 contending on a small shared machine.
