@@ -163,6 +163,8 @@ def _report(result: dict) -> str:
         "",
         "Same figures: " + json.dumps(result["comparison"], default=str),
     ]
+    if result.get("note"):
+        lines += ["", result["note"]]
     return "\n".join(lines) + "\n"
 
 
@@ -173,7 +175,23 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="city with its feature layer")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--name", default="default")
+    parser.add_argument(
+        "--from-runs",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="report two runs' JSON files already made (by this script's runner)",
+    )
+    parser.add_argument("--note", default="", help="added to the report")
     args = parser.parse_args()
+    if args.from_runs:
+        runs = [json.loads(path.read_text()) for path in args.from_runs]
+        result = {"name": args.name, "before": runs[:1], "after": runs[1:], "note": args.note}
+        result["machine"] = f"{os.cpu_count()} CPUs ({platform.machine()})"
+        result["loads"] = [_load()]
+        _write(result, args.name)
+        print(_report(result))
+        return
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
     work = RESULTS / f".backtest_{args.name}"
@@ -201,12 +219,13 @@ def _write(result: dict, name: str) -> None:
     result["comparison"] = compare(result["before"][0], result["after"][0])
     slim = {k: v for k, v in result.items() if k not in ("before", "after")}
     slim["runs"] = {
-        side: [{k: r[k] for k in ("seconds", "parts", "process_seconds")} for r in result[side]]
+        side: [{k: r.get(k) for k in ("seconds", "parts", "process_seconds")} for r in result[side]]
         for side in ("before", "after")
     }
     slim["repeats"] = len(result["after"])
     (RESULTS / f"backtest_{name}.json").write_text(json.dumps(slim, indent=2, default=str))
     (RESULTS / f"backtest_{name}.md").write_text(_report(result))
+
 
 if __name__ == "__main__":
     main()
