@@ -81,6 +81,7 @@ from governance._fairness_frames import (
 from governance.checks import Check
 from governance.policy import FairnessPolicy
 from training.errors import ConfigError, SchemaError
+from training.predictions import prediction_columns
 
 __all__ = [
     "METRICS",
@@ -106,7 +107,7 @@ PARITY_NOT_GATED = (
     "it can be reported, not gated"
 )
 
-PREDICTION_COLUMNS = ("area_code", "target_week", "horizon", "mu", "y", "y_ae")
+PREDICTION_COLUMNS = prediction_columns("area_code", "target_week", "horizon", "mu", "y", "y_ae")
 
 METRICS = tuple(METRIC_FUNCTIONS)
 

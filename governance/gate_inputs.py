@@ -14,6 +14,7 @@ from governance.evidence import canonical_json, model_artefact_sha256, sha256_by
 from governance.explain import FoldModel
 from training.config import Params
 from training.errors import SchemaError
+from training.predictions import prediction_columns
 
 __all__ = [
     "GateInputs",
@@ -31,15 +32,8 @@ __all__ = [
     "PREDICTIONS_CHANGED",
 ]
 
-PREDICTION_COLUMNS = (
-    "method",
-    "area_code",
-    "origin_week",
-    "target_week",
-    "horizon",
-    "mu",
-    "y",
-    "y_ae",
+PREDICTION_COLUMNS = prediction_columns(
+    "method", "area_code", "origin_week", "target_week", "horizon", "mu", "y", "y_ae"
 )
 AREA_COLUMNS = ("area_code", "district", "imd_decile")
 PANEL_COLUMNS = ("area_code", "week_start", "police_violence", "ae_assault")

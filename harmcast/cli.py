@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from harmcast.commands import (
@@ -25,6 +27,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    """Weekly area-level violence forecasts, with a governance registry."""
+    # MLflow draws a tqdm bar per artifact download (the audit, the card, the
+    # snapshot each download the model), which spills through the job's output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 
 for _module in (
     synth,

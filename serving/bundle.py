@@ -112,7 +112,7 @@ def _find_meta(approved: ApprovedModel, model_dir: Path, tracking_uri: str, mode
 def load_forecaster(
     approved: ApprovedModel, *, tracking_uri: str, models_dir: Path = Path("data/05_models")
 ) -> Any:
-    """Return the approved version as a ``training.model.Forecaster``.
+    """Return the approved version as a ``training.forecaster.Forecaster``.
 
     The booster comes from the registry; its ``model_meta.json`` (dispersion,
     interval) from the registered model, its run, or ``models_dir`` when that
@@ -124,7 +124,7 @@ def load_forecaster(
         When no matching ``model_meta.json`` is found.
     """
     from training.errors import SchemaError
-    from training.model import Forecaster
+    from training.forecaster import Forecaster
 
     with tempfile.TemporaryDirectory(prefix="harmcast-model-") as tmp:
         model_dir = _download_model(approved, tracking_uri, Path(tmp) / "dl")

@@ -64,7 +64,7 @@ MSG_BAD_META = "not a snapshot's metadata ({kind}: {cause}); rebuild it with `ha
 
 
 class Forecaster(Protocol):
-    """What the snapshot needs of ``training.model.Forecaster``."""
+    """What the snapshot needs of ``training.forecaster.Forecaster``."""
 
     booster: Any
     feature_names: Sequence[str]

@@ -24,10 +24,11 @@ from matplotlib.figure import Figure
 
 from training.backtest_folds import Fold, fit_folds, plan_folds, scored_weeks
 from training.backtest_scoring import score_backtest, table_markdown
-from training.baselines import PREDICTION_COLUMNS, predict_baselines
+from training.baselines import predict_baselines
 from training.config import Params
 from training.features import feature_columns
 from training.plots import backtest_figures
+from training.predictions import PREDICTION_COLUMNS
 
 __all__ = ["BacktestResult", "run_backtest", "write_backtest", "read_fold_boosters"]
 

@@ -42,6 +42,7 @@ from scipy.signal import lfilter
 from training.baselines_fitted import hawkes_forecasts, predict_glm
 from training.baselines_grid import WEEK, Grid, build_grid, require_columns
 from training.config import BaselineParams
+from training.predictions import PREDICTION_COLUMNS
 
 __all__ = [
     "METHODS",
@@ -61,19 +62,6 @@ METHODS = (
     "poisson_glm",
     "oracle",
 )
-PREDICTION_COLUMNS = [
-    "method",
-    "area_code",
-    "origin_week",
-    "target_week",
-    "horizon",
-    "mu",
-    "q_lo",
-    "q_hi",
-    "p_any",
-    "y",
-    "y_ae",
-]
 
 
 def _window_means(grid: Grid, window: int) -> np.ndarray:

@@ -75,7 +75,8 @@ def hawkes_forecasts(
 class _Inputs:
     """log1p on columns non-negative in training, median imputation, standardising."""
 
-    def fit(self, x: np.ndarray) -> _Inputs:
+    def fit_transform(self, x: np.ndarray) -> np.ndarray:
+        """Fit on the training inputs and return them transformed (log1p applied once)."""
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
             self.log_ = np.nanmin(np.where(np.isnan(x), np.inf, x), axis=0) >= 0
@@ -85,7 +86,7 @@ class _Inputs:
             self.mean_ = z.mean(axis=0)
             std = z.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
-        return self
+        return (z - self.mean_) / self.scale_
 
     def _log(self, x: np.ndarray) -> np.ndarray:
         out = x.copy()
@@ -98,13 +99,13 @@ class _Inputs:
         return (z - self.mean_) / self.scale_
 
 
-def _fit(train: pd.DataFrame, columns: list[str], alpha: float, max_iter: int):
-    x = train[columns].to_numpy(dtype=float)
-    inputs = _Inputs().fit(x)
+def _fit(x: np.ndarray, y: np.ndarray, alpha: float, max_iter: int):
+    inputs = _Inputs()
+    z = inputs.fit_transform(x)
     model = PoissonRegressor(alpha=alpha, max_iter=max_iter, solver="newton-cholesky")
     # one thread: the loss's OpenMP threads only contend on a shared small machine
     with threadpool_limits(limits=1):
-        model.fit(inputs.transform(x), train["y"].to_numpy(dtype=float))
+        model.fit(z, y)
     return inputs, model
 
 
@@ -134,27 +135,32 @@ def predict_glm(
     origins = pd.DatetimeIndex(origins)
     week_no = ((origins - origins[0]) // pd.Timedelta(weeks=1)).to_numpy()
     fitted_at = origins[0] + pd.to_timedelta(refit_schedule(week_no, refit_every) * 7, unit="D")
-    target_week = pd.to_datetime(features["target_week"])
-    origin_week = pd.to_datetime(features["origin_week"])
+    target_week = pd.to_datetime(features["target_week"]).to_numpy()
+    origin_week = pd.to_datetime(features["origin_week"]).to_numpy()
+    y_all = features["y"].to_numpy(dtype=float)
+    observed = ~np.isnan(y_all)
+    area_code = features["area_code"].astype(str).to_numpy()
     out = []
     for h in horizons:
-        rows = features["horizon"].to_numpy() == h
+        rows = np.flatnonzero(features["horizon"].to_numpy() == h)
+        # each horizon's inputs are read out of the frame once, not once per refit
+        x = features[columns].iloc[rows].to_numpy(dtype=float)
         for fit_week in pd.DatetimeIndex(fitted_at).unique():
-            known = rows & (target_week <= fit_week).to_numpy() & features["y"].notna().to_numpy()
-            train = features.loc[known]
-            if len(train) < _MIN_TRAIN_ROWS or train["y"].sum() <= 0:
+            known = np.flatnonzero((target_week[rows] <= fit_week.to_datetime64()) & observed[rows])
+            y = y_all[rows[known]]
+            if len(known) < _MIN_TRAIN_ROWS or y.sum() <= 0:
                 continue
-            inputs, model = _fit(train, columns, alpha, max_iter)
-            served = origins[fitted_at == fit_week]
-            test = features.loc[rows & origin_week.isin(served).to_numpy()]
-            if test.empty:
+            inputs, model = _fit(x[known], y, alpha, max_iter)
+            served = origins[fitted_at == fit_week].to_numpy()
+            test = np.flatnonzero(np.isin(origin_week[rows], served))
+            if test.size == 0:
                 continue
-            mu = model.predict(inputs.transform(test[columns].to_numpy(dtype=float)))
+            mu = model.predict(inputs.transform(x[test]))
             out.append(
                 pd.DataFrame(
                     {
-                        "area_code": test["area_code"].astype(str).to_numpy(),
-                        "origin_week": origin_week.loc[test.index].to_numpy(),
+                        "area_code": area_code[rows[test]],
+                        "origin_week": origin_week[rows[test]],
                         "horizon": int(h),
                         "mu": mu,
                     }

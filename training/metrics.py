@@ -17,6 +17,7 @@ from scipy.special import xlogy
 
 from training.errors import SchemaError
 from training.metrics_hotspot import HOTSPOT_PREFIXES, coverage_label, hotspot_metrics
+from training.predictions import prediction_columns
 
 __all__ = [
     "score_predictions",
@@ -39,7 +40,9 @@ BAD_KM2 = "area_km2 must be positive and finite, first bad area {first}"
 NO_COMMON_WEEKS = "methods {a!r} and {b!r} share no week with a finite {metric!r}"
 METRIC_NOT_FOUND = "no rows for metric {metric!r} of method(s) {methods}"
 _KEYS = ["method", "horizon", "target_week"]
-_PREDICTION_COLUMNS = ["method", "area_code", "horizon", "target_week", "mu", "y", "p_any"]
+_PREDICTION_COLUMNS = prediction_columns(
+    "method", "area_code", "horizon", "target_week", "mu", "y", "p_any"
+)
 
 
 def _observed(predictions: pd.DataFrame, areas: pd.DataFrame | None, mu_floor: float):

@@ -16,120 +16,45 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from training.config import ModelParams
 from training.errors import SchemaError
 from training.features import assert_no_sensitive
+from training.forecaster import (
+    MAX_DISPERSION,
+    META_FILE,
+    MIN_DISPERSION,
+    MISSING_FEATURE,
+    MODEL_FILE,
+    Forecaster,
+    nb_summary,
+)
 
 __all__ = [
     "Forecaster",
     "fit_forecaster",
+    "fit_booster",
+    "fit_dispersion",
+    "feature_matrix",
+    "training_rows",
     "nb_summary",
     "lgb_params",
     "horizon_splits",
     "MODEL_FILE",
     "META_FILE",
+    "MISSING_FEATURE",
+    "NO_TARGET",
 ]
 
-MODEL_FILE = "model.lgb"
-META_FILE = "model_meta.json"
-MIN_DISPERSION = 1e-6
-MAX_DISPERSION = 10.0
 _DISPERSION_SAMPLE = 200_000
 
 NO_TARGET = "no rows with an observed target to train on"
-MISSING_FEATURE = "missing feature column the model was trained on"
-
-
-@dataclass(frozen=True)
-class Forecaster:
-    """A fitted booster plus the negative-binomial dispersion of its errors.
-
-    Attributes
-    ----------
-    booster : the LightGBM booster (Poisson objective; predicts ``mu``).
-    feature_names : the columns ``predict`` reads, in training order.
-    dispersion : NB dispersion ``alpha`` (variance ``mu + alpha * mu**2``).
-    interval : lower and upper quantile levels of the prediction interval.
-    params : the settings it was trained with (None when rebuilt from a booster).
-    """
-
-    booster: lgb.Booster
-    feature_names: tuple[str, ...]
-    dispersion: float
-    interval: tuple[float, float] = (0.1, 0.9)
-    params: ModelParams | None = field(default=None, compare=False)
-
-    @classmethod
-    def from_booster(
-        cls,
-        booster: lgb.Booster,
-        dispersion: float,
-        *,
-        interval: tuple[float, float] = (0.1, 0.9),
-        feature_names: list[str] | None = None,
-    ) -> Forecaster:
-        """Rebuild a forecaster from a booster (e.g. one logged to MLflow)."""
-        names = tuple(feature_names or booster.feature_name())
-        return cls(booster, names, float(dispersion), tuple(interval))
-
-    def predict_mu(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return the expected counts for each row of ``frame``."""
-        for name in self.feature_names:
-            if name not in frame.columns:
-                raise SchemaError("features", MISSING_FEATURE, field=name)
-        x = frame[list(self.feature_names)].to_numpy(np.float32)
-        return np.asarray(self.booster.predict(x), dtype=np.float64)
-
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Return ``mu, q_lo, q_hi, p_any`` for each row, aligned on ``frame.index``."""
-        mu = self.predict_mu(frame)
-        summary = nb_summary(mu, self.dispersion, self.interval)
-        return pd.DataFrame(summary, index=frame.index)
-
-    def save(self, directory: str | Path) -> Path:
-        """Write ``model.lgb`` and ``model_meta.json`` into ``directory``.
-
-        Keys other processes added to an existing ``model_meta.json`` (such as
-        the MLflow run id) are dropped: a new model starts a new record.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(directory / MODEL_FILE))
-        meta = {
-            "feature_names": list(self.feature_names),
-            "dispersion": self.dispersion,
-            "interval": list(self.interval),
-            "num_trees": self.booster.num_trees(),
-            "params": None if self.params is None else self.params.model_dump(mode="json"),
-        }
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
-        return directory
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Forecaster:
-        """Read a forecaster written by :meth:`save`."""
-        directory = Path(directory)
-        for name in (MODEL_FILE, META_FILE):
-            if not (directory / name).is_file():
-                raise SchemaError(directory / name, "model file not found")
-        meta = json.loads((directory / META_FILE).read_text())
-        booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
-        params = None if meta.get("params") is None else ModelParams(**meta["params"])
-        return cls(
-            booster,
-            tuple(meta["feature_names"]),
-            float(meta["dispersion"]),
-            tuple(meta["interval"]),
-            params,
-        )
 
 
 def lgb_params(params: ModelParams) -> dict:
@@ -199,6 +124,7 @@ def fit_forecaster(
     *,
     num_boost_round: int | None = None,
     rows: np.ndarray | None = None,
+    on_round: Callable[[int, int], None] | None = None,
 ) -> Forecaster:
     """Fit the booster on rows with an observed ``y`` and the NB dispersion.
 
@@ -215,6 +141,7 @@ def fit_forecaster(
         ablations may use fewer rounds).
     rows : positions (``iloc``) of the rows allowed for training (default: all);
         the backtest passes the rows whose target is known at a fold's cutoff.
+    on_round : called as ``on_round(done, total)`` after each boosting round.
 
     Raises
     ------
@@ -222,57 +149,102 @@ def fit_forecaster(
         When no allowed row has an observed ``y``.
     """
     assert_no_sensitive(columns)
-    allowed = np.arange(len(features)) if rows is None else np.asarray(rows)
-    allowed = allowed[~np.isnan(features["y"].to_numpy(np.float64)[allowed])]
+    allowed = training_rows(features["y"].to_numpy(np.float64), rows, params)
+    x = feature_matrix(features, columns, allowed)
+    y = features["y"].to_numpy(np.float64)[allowed]
+    data = lgb.Dataset(x, label=y, feature_name=list(columns), free_raw_data=True)
+    horizons = features["horizon"].to_numpy()[allowed] if "horizon" in features.columns else None
+    booster = fit_booster(
+        data,
+        columns,
+        params,
+        horizons=horizons,
+        num_boost_round=num_boost_round,
+        on_round=on_round,
+    )
+    dispersion = fit_dispersion(booster, x, y, seed=params.seed)
+    return Forecaster(booster, tuple(columns), dispersion, tuple(params.interval), params)
+
+
+def training_rows(y: np.ndarray, rows: np.ndarray | None, params: ModelParams) -> np.ndarray:
+    """Return the sorted positions a fit trains on: allowed, with an observed ``y``, sampled.
+
+    ``rows`` are the allowed positions (default: all). At most
+    ``params.max_train_rows`` are kept, drawn at random with ``params.seed``.
+
+    Raises
+    ------
+    SchemaError
+        When no allowed row has an observed ``y``.
+    """
+    allowed = np.arange(len(y)) if rows is None else np.asarray(rows)
+    allowed = allowed[~np.isnan(y[allowed])]
     if allowed.size == 0:
         raise SchemaError("features", NO_TARGET, field="y")
     if params.max_train_rows is not None and allowed.size > params.max_train_rows:
         rng = np.random.default_rng(params.seed)
         allowed = np.sort(rng.choice(allowed, params.max_train_rows, replace=False))
-    train = features.iloc[allowed]
-    x = train[list(columns)].to_numpy(np.float32)
-    y = train["y"].to_numpy(np.float64)
-    data = lgb.Dataset(x, label=y, feature_name=list(columns), free_raw_data=True)
+    return allowed
+
+
+def feature_matrix(features: pd.DataFrame, columns: list[str], rows: np.ndarray) -> np.ndarray:
+    """Return ``features[columns]`` at positions ``rows`` as a column-major float32 matrix.
+
+    Column by column into a Fortran-ordered array (each write is contiguous;
+    LightGBM reads column-major input without a copy): about as fast as
+    ``features.iloc[rows][columns].to_numpy(np.float32)`` without first copying
+    every column of the frame at its own (mostly float64) width.
+    """
+    x = np.empty((len(rows), len(columns)), dtype=np.float32, order="F")
+    for j, column in enumerate(columns):
+        x[:, j] = features[column].to_numpy()[rows]
+    return x
+
+
+def fit_booster(
+    data: lgb.Dataset,
+    columns: list[str],
+    params: ModelParams,
+    *,
+    horizons: np.ndarray | None = None,
+    num_boost_round: int | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+) -> lgb.Booster:
+    """Boost on ``data`` (a new ``Dataset``, or a ``subset`` of one binned with ``lgb_params``).
+
+    ``horizons`` are the training rows' horizons; with ``split_by_horizon`` every
+    tree splits on them first. ``on_round(done, total)`` is called after each round.
+    """
     rounds = num_boost_round or params.num_boost_round
-    horizons = np.unique(train["horizon"]) if "horizon" in train.columns else np.array([])
+    callbacks = []
+    if on_round is not None:
+        callbacks.append(lambda env: on_round(env.iteration + 1, env.end_iteration))
+    distinct = np.unique(horizons) if horizons is not None else np.array([])
     with tempfile.TemporaryDirectory(prefix="harmcast-lgb-") as tmp:
         settings = lgb_params(params)
-        if params.split_by_horizon and "horizon" in columns and horizons.size > 1:
-            settings = _split_by_horizon(settings, list(columns), horizons, Path(tmp))
-        booster = lgb.train(settings, data, num_boost_round=rounds)
-    dispersion = _fit_dispersion(booster, x, y, seed=params.seed)
-    return Forecaster(booster, tuple(columns), dispersion, tuple(params.interval), params)
+        if params.split_by_horizon and "horizon" in columns and distinct.size > 1:
+            settings = _split_by_horizon(settings, list(columns), distinct, Path(tmp))
+        return lgb.train(settings, data, num_boost_round=rounds, callbacks=callbacks)
 
 
-def nb_summary(
-    mu: np.ndarray, dispersion: float, interval: tuple[float, float] = (0.1, 0.9)
-) -> dict[str, np.ndarray]:
-    """Quantiles and ``P(y >= 1)`` of NB(mu, dispersion) counts.
+def fit_dispersion(
+    booster: lgb.Booster,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    rows: np.ndarray | None = None,
+) -> float:
+    """Method-of-moments NB dispersion on (a sample of) the training rows.
 
-    ``dispersion`` near zero gives the Poisson limit.
+    ``rows`` picks the training rows out of ``x`` and ``y`` (default: all), so a
+    caller holding a larger matrix need not copy the rows out first.
     """
-    mu = np.clip(np.asarray(mu, dtype=np.float64), 1e-9, None)
-    if dispersion <= MIN_DISPERSION:
-        dist = stats.poisson(mu)
-        p_zero = np.exp(-mu)
-    else:
-        size = 1.0 / dispersion
-        prob = size / (size + mu)
-        dist = stats.nbinom(size, prob)
-        p_zero = prob**size
-    return {
-        "mu": mu,
-        "q_lo": dist.ppf(interval[0]).astype(np.float64),
-        "q_hi": dist.ppf(interval[1]).astype(np.float64),
-        "p_any": 1.0 - p_zero,
-    }
-
-
-def _fit_dispersion(booster: lgb.Booster, x: np.ndarray, y: np.ndarray, *, seed: int) -> float:
-    """Method-of-moments NB dispersion on (a sample of) the training rows."""
-    if len(y) > _DISPERSION_SAMPLE:
-        pick = np.random.default_rng(seed).choice(len(y), _DISPERSION_SAMPLE, replace=False)
-        x, y = x[pick], y[pick]
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows)
+    if len(rows) > _DISPERSION_SAMPLE:
+        pick = np.random.default_rng(seed).choice(len(rows), _DISPERSION_SAMPLE, replace=False)
+        rows = rows[pick]
+    x, y = x[rows], y[rows]
     mu = np.asarray(booster.predict(x), dtype=np.float64)
     alpha = float(np.sum((y - mu) ** 2 - mu) / max(np.sum(mu**2), 1e-12))
     return float(np.clip(alpha, MIN_DISPERSION, MAX_DISPERSION))

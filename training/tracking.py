@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from training.config import Params, artifact_location, tracking_uri
-from training.model import META_FILE, Forecaster
+from training.forecaster import META_FILE, Forecaster
 
 __all__ = [
     "RUN_ID_KEY",

@@ -53,7 +53,7 @@ from training.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_week
 if TYPE_CHECKING:
     from serving.approval import ApprovedModel
     from serving.snapshot import Snapshot
-    from training.model import Forecaster
+    from training.forecaster import Forecaster
 
 __all__ = [
     "MONITORING_DIR",

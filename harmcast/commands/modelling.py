@@ -74,8 +74,8 @@ def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
 def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Backtest the model against the baselines; write data/06_backtest/ and log to MLflow."""
     import pandas as pd
-    from rich.progress import Progress
 
+    from harmcast.commands._progress import step_progress
     from training.backtest import run_backtest, write_backtest
     from training.config import tracking_uri
     from training.panel import read_panel_layer
@@ -95,7 +95,7 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
         oracle_path = params.paths.resolve("raw") / "oracle" / "expected_counts.parquet"
         oracle = pd.read_parquet(oracle_path) if oracle_path.is_file() else None
         start = time.perf_counter()
-        with Progress(console=console, transient=True) as progress:
+        with step_progress(console) as progress:
             result = run_backtest(frame, panel, areas, adjacency, oracle, params,
                                   progress=progress)  # fmt: skip
         out = params.paths.resolve("backtest")
@@ -126,6 +126,7 @@ def _add_to_summary(results_file: Path, key: str, value) -> None:
 
 def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Fit the final model on every observed week into data/05_models/ and log it to MLflow."""
+    from harmcast.commands._progress import step_progress
     from training.config import tracking_uri
     from training.features import feature_columns
     from training.model import fit_forecaster
@@ -142,7 +143,15 @@ def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
             forecaster, latest, engine = step.forecaster, step.latest, step.engine
         else:
             frame = _read_features(params)
-            forecaster = fit_forecaster(frame, feature_columns(frame), params.model)
+            with step_progress(console, every=25) as progress:
+                task = progress.add_task("train", total=params.model.num_boost_round)
+
+                def on_round(done: int, total: int) -> None:
+                    progress.update(task, advance=1, description=f"train: round {done} of {total}")
+
+                forecaster = fit_forecaster(
+                    frame, feature_columns(frame), params.model, on_round=on_round
+                )
             latest = frame.loc[frame["origin_week"] == frame["origin_week"].max()]
             engine = "pandas"
         models = params.paths.resolve("models")

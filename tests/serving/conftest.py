@@ -127,7 +127,7 @@ def write_boundaries(areas: pd.DataFrame, path: Path) -> Path:
 
 
 def train_forecaster(features: pd.DataFrame, *, rounds: int, seed: int):
-    from training.model import Forecaster
+    from training.forecaster import Forecaster
 
     train = features.dropna(subset=["y"])
     booster = lgb.train(

@@ -223,3 +223,17 @@ def test_worker_memory_auto_or_at_least_one_gib_is_accepted():
     with pytest.raises(ValidationError) as caught:
         DaskParams(memory_limit="plenty")
     assert MSG_MEMORY_NOT_A_SIZE.format(value="plenty") in str(caught.value)
+
+
+def test_dask_kwargs_are_lgb_params_under_their_sklearn_names():
+    from training.model import lgb_params
+    from training.scale.dask_train import PER_WORKER, SKLEARN_NAMES, dask_lgb_kwargs
+
+    params = ModelParams(learning_rate=0.05, num_leaves=7, min_data_in_leaf=11, seed=3)
+    kwargs = dask_lgb_kwargs(params, num_boost_round=9)
+    native = lgb_params(params)
+    assert kwargs.pop("n_estimators") == 9
+    assert kwargs == {SKLEARN_NAMES.get(k, k): v for k, v in native.items() if k not in PER_WORKER}
+    assert kwargs["min_child_samples"] == 11 and kwargs["random_state"] == 3
+    assert "num_threads" not in kwargs
+    assert dask_lgb_kwargs(params)["n_estimators"] == params.num_boost_round

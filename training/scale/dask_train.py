@@ -2,7 +2,7 @@
 
 Rows are spread over the workers and LightGBM trains data-parallel across
 them. The booster is brought back to the client (``to_local().booster_``) and
-wrapped in the same :class:`training.model.Forecaster` as the pandas path, so
+wrapped in the same :class:`training.forecaster.Forecaster` as the pandas path, so
 backtest, governance and serving use it unchanged. Differences from
 ``fit_forecaster``:
 
@@ -41,33 +41,40 @@ from training.model import (
     NO_TARGET,
     Forecaster,
     horizon_splits,
+    lgb_params,
 )
 from training.scale.cluster import frame_config
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["dask_lgb_kwargs", "fit_forecaster_dask"]
+__all__ = ["dask_lgb_kwargs", "fit_forecaster_dask", "SKLEARN_NAMES"]
+
+
+#: ``lgb_params`` name -> ``LGBMRegressor`` name, where the two differ
+SKLEARN_NAMES = {
+    "min_data_in_leaf": "min_child_samples",
+    "feature_fraction": "colsample_bytree",
+    "bagging_fraction": "subsample",
+    "bagging_freq": "subsample_freq",
+    "lambda_l2": "reg_lambda",
+    "seed": "random_state",
+}
+#: ``lgb_params`` names lightgbm.dask sets itself (threads: per worker)
+PER_WORKER = ("num_threads",)
 
 
 def dask_lgb_kwargs(params: ModelParams, *, num_boost_round: int | None = None) -> dict:
-    """Keyword arguments of ``lightgbm.DaskLGBMRegressor`` matching ``lgb_params``."""
-    return {
-        "objective": "poisson",
-        "n_estimators": num_boost_round or params.num_boost_round,
-        "learning_rate": params.learning_rate,
-        "num_leaves": params.num_leaves,
-        "min_child_samples": params.min_data_in_leaf,
-        "colsample_bytree": params.feature_fraction,
-        "subsample": params.bagging_fraction,
-        "subsample_freq": params.bagging_freq,
-        "reg_lambda": params.lambda_l2,
-        "max_bin": params.max_bin,
-        "random_state": params.seed,
-        "deterministic": True,
-        "force_col_wise": True,
-        "verbosity": -1,
-    }
+    """Keyword arguments of ``lightgbm.DaskLGBMRegressor``, derived from ``lgb_params``.
+
+    One mapping: every setting of ``training.model.lgb_params`` under its
+    scikit-learn name (``SKLEARN_NAMES``), except the thread count, which
+    ``lightgbm.dask`` sets per worker.
+    """
+    native = lgb_params(params)
+    kwargs = {SKLEARN_NAMES.get(k, k): v for k, v in native.items() if k not in PER_WORKER}
+    kwargs["n_estimators"] = num_boost_round or params.num_boost_round
+    return kwargs
 
 
 def _training_rows(

@@ -21,8 +21,8 @@ import pandas as pd
 
 from training.config import Params
 from training.features import feature_columns
+from training.forecaster import Forecaster
 from training.link import RawLayout, write_link_companions
-from training.model import Forecaster
 from training.scale.cluster import describe_client, frame_config, shared_client
 from training.scale.dask_features import build_features_dask
 from training.scale.dask_link import DaskLinkResult, link_sources_dask

@@ -11,7 +11,7 @@ import pandas as pd
 
 from training.config import Params
 from training.features import feature_columns
-from training.model import Forecaster
+from training.forecaster import Forecaster
 from training.scale.dask_features import build_features_dask
 from training.scale.dask_link import DaskLinkResult, link_sources_dask
 from training.scale.dask_panel import build_panel_dask
