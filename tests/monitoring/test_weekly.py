@@ -18,15 +18,15 @@ import pytest
 from registry_setup import build_layers, publish_version
 
 from governance.policy import load_policy
+from monitoring.monitoring import read_log
+from monitoring.weekly import MSG_WEEK_GAP, MSG_WEEK_IN_PANEL
+from monitoring.weekly_cycle import MONITORING_DIR, REVIEW_FILE, refresh_snapshot, run_weekly
+from monitoring.weekly_slice import split_weeks
 from training.config import ModelParams, load_params
 from training.errors import LinkageError
 from training.features import feature_columns
 from training.model import fit_forecaster
-from training.monitoring import read_log
 from training.panel import read_panel
-from training.weekly import MSG_WEEK_GAP, MSG_WEEK_IN_PANEL
-from training.weekly_cycle import MONITORING_DIR, REVIEW_FILE, refresh_snapshot, run_weekly
-from training.weekly_slice import split_weeks
 
 pytestmark = pytest.mark.slow
 

@@ -9,14 +9,14 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from harmcast.cli import app
+from monitoring.drift import count_p_value
+from monitoring.monitoring import review_reasons
+from monitoring.weekly import MSG_WEEK_GAP, append_week
+from monitoring.weekly_cycle import MSG_NO_PANEL
 from training.config import load_params
-from training.drift import count_p_value
 from training.errors import LinkageError
 from training.metrics_export import export_metrics
-from training.monitoring import review_reasons
 from training.panel import PANEL_COLUMNS
-from training.weekly import MSG_WEEK_GAP, append_week
-from training.weekly_cycle import MSG_NO_PANEL
 
 
 def test_a_stopped_feed_is_improbable_and_an_ordinary_week_is_not():

@@ -33,11 +33,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from governance.policy import Policy
-from training.atomic import commit_files, discard_files, stage_files
-from training.config import Params, tracking_uri
-from training.drift import source_drift
-from training.errors import HarmcastError, SchemaError
-from training.monitoring import (
+from monitoring.drift import source_drift
+from monitoring.monitoring import (
     LOG_FILE,
     clean_json,
     judge_window,
@@ -45,10 +42,13 @@ from training.monitoring import (
     read_log,
     review_reasons,
 )
-from training.monitoring import score_forecast as _score
-from training.monitoring_report import REPORT_FILE, render_report
+from monitoring.monitoring import score_forecast as _score
+from monitoring.monitoring_report import REPORT_FILE, render_report
+from monitoring.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_week
+from training.atomic import commit_files, discard_files, stage_files
+from training.config import Params, tracking_uri
+from training.errors import HarmcastError, SchemaError
 from training.panel import read_panel_layer
-from training.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_week
 
 if TYPE_CHECKING:
     from serving.approval import ApprovedModel
