@@ -1,8 +1,13 @@
 """Gazetteer matching of free-text locations (street or venue names).
 
 Text is normalised (case, punctuation, whitespace, "on or near", common
-abbreviations), matched exactly first, then fuzzily with rapidfuzz: within the
-areas the record's A&E site serves, then city-wide.
+abbreviations), then stripped of the prefixes and connectors receptionists
+type (``LOCATION_RULES``: "outside", "o/s", "near", "opp", "junction of X and
+Y" -> X, ...) and of the venue forms ("the X", "X pub"; gazetteer names get
+the venue forms too), matched exactly first, then fuzzily with rapidfuzz:
+within the areas the record's A&E site serves, then city-wide. Each text
+keeps the name of the rule that changed it, so the linkage report can count
+the records each rule rescued.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 __all__ = [
-    "ABBREVIATIONS", "UNUSABLE", "normalise_location", "catchments", "location_table",
+    "ABBREVIATIONS", "UNUSABLE", "LOCATION_RULES", "VENUE_RULES", "normalise_location",
+    "strip_location_forms", "catchments", "location_table",
     "lookup_locations", "match_locations",
 ]  # fmt: skip
 
@@ -40,6 +46,26 @@ UNUSABLE = frozenset(
      "not stated", "not given", "refused", "declined", "various", "other", "xx", "xxx"}
 )  # fmt: skip
 _CHUNK = 2000
+#: Prefixes and connectors, tried in order on normalised text (the first that
+#: matches is applied); each rewrites the text to the place it points at.
+#: Rule names are reported as ``location_<name>``.
+LOCATION_RULES: tuple[tuple[str, str, str], ...] = (
+    ("junction", r"^(?:junction of|junction|jct of|jct|jnc of|j o)\s+(.+?)\s+(?:and|with|x)\s+.+$",
+     r"\1"),
+    ("corner", r"^(?:corner of|cnr of|cnr|corner)\s+(.+?)\s+(?:and|with|x)\s+.+$", r"\1"),
+    ("outside", r"^(?:outside of|outside|o s|in front of)\s+", ""),
+    ("near", r"^(?:near to|near|nr)\s+", ""),
+    ("opposite", r"^(?:opposite of|opposite|opp)\s+", ""),
+    ("behind", r"^(?:behind|back of|rear of)\s+", ""),
+    ("by", r"^by\s+", ""),
+    ("in", r"^(?:inside|in)\s+", ""),
+    ("at", r"^at\s+", ""),
+)  # fmt: skip
+#: Venue forms, applied after the prefixes to record text and gazetteer names alike.
+VENUE_RULES: tuple[tuple[str, str, str], ...] = (
+    ("venue_the", r"^the\s+(?=\S)", ""),
+    ("venue_pub", r"^(.*\S)\s+(?:pub|public house|bar|nightclub|night club|club)$", r"\1"),
+)
 
 
 def normalise_location(text: pd.Series) -> pd.Series:
@@ -49,6 +75,7 @@ def normalise_location(text: pd.Series) -> pd.Series:
         .str.lower()
         .str.replace(r"^\s*on or near\s+", "", regex=True)
         .str.replace(r"['\u2019`]", "", regex=True)
+        .str.replace(r"(?<=\w\w)\s*/\s*(?=\w\w)", " and ", regex=True)
         .str.replace("&", " and ", regex=False)
         .str.replace(r"[^a-z0-9]+", " ", regex=True)
         .str.strip()
@@ -57,8 +84,61 @@ def normalise_location(text: pd.Series) -> pd.Series:
     return out.str.replace(pattern, lambda m: ABBREVIATIONS[m.group(1)], regex=True)
 
 
+def _apply_rules(
+    text: pd.Series, rules: tuple[tuple[str, str, str], ...], *, first_only: bool
+) -> tuple[pd.Series, pd.Series]:
+    fired = pd.Series("", index=text.index, dtype=object)
+    for name, pattern, repl in rules:
+        todo = fired == "" if first_only else pd.Series(True, index=text.index)
+        hit = todo & text.str.match(pattern)
+        if not hit.any():
+            continue
+        changed = text[hit].str.replace(pattern, repl, regex=True).str.strip()
+        keep = changed != ""
+        idx = changed.index[keep]
+        text.loc[idx] = changed[keep]
+        rule = f"location_{name}"
+        fired.loc[idx] = fired.loc[idx].where(fired.loc[idx] == "", fired.loc[idx] + ";") + rule
+    return text, fired
+
+
+def strip_location_forms(
+    normalised: pd.Series, *, prefixes: bool = True
+) -> tuple[pd.Series, pd.Series]:
+    """Strip receptionists' prefixes and venue forms from normalised text.
+
+    Parameters
+    ----------
+    normalised : text from :func:`normalise_location`.
+    prefixes : apply ``LOCATION_RULES`` (record text); ``False`` applies only
+        ``VENUE_RULES`` (gazetteer names).
+
+    Returns
+    -------
+    tuple of Series
+        The stripped text and, per value, the rules that changed it
+        (``location_<rule>``, ``;``-separated; ``""`` for none).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> text = normalise_location(pd.Series(["o/s Carrton Way", "J/O Mill Ln & High St"]))
+    >>> stripped, rules = strip_location_forms(text)
+    >>> stripped.tolist(), rules.tolist()
+    (['carrton way', 'mill lane'], ['location_outside', 'location_junction'])
+    """
+    text = normalised.astype(str).copy()
+    fired = pd.Series("", index=text.index, dtype=object)
+    if prefixes:
+        text, fired = _apply_rules(text, LOCATION_RULES, first_only=True)
+    text, venue = _apply_rules(text, VENUE_RULES, first_only=False)
+    both = (fired != "") & (venue != "")
+    fired = fired.where(~both, fired + ";" + venue).where(fired != "", venue)
+    return text, fired
+
+
 def _lookup(gazetteer: pd.DataFrame) -> pd.Series:
-    names = normalise_location(gazetteer["name"])
+    names = strip_location_forms(normalise_location(gazetteer["name"]), prefixes=False)[0]
     return (
         pd.DataFrame({"name": names, "area_code": gazetteer["area_code"].astype(str)})
         .loc[lambda f: f["name"] != ""]
@@ -182,14 +262,18 @@ def location_table(
     """Resolve each distinct ``(site, text)`` once: the table :func:`lookup_locations` reads.
 
     Parameters are those of :func:`match_locations`. The result is indexed by
-    ``(site, text)`` (the text as given) with ``area_code``, ``method`` and
-    ``reason``. Built from all the records of a run, it gives every record
-    the answer :func:`match_locations` would (catchments need all of a
+    ``(site, text)`` (the text as given) with ``area_code``, ``method``,
+    ``reason`` and ``rule`` (the location rules without which the text would
+    not have linked). Built from all the records of a run, it gives every
+    record the answer :func:`match_locations` would (catchments need all of a
     site's records), so one table can serve many partitions.
     """
     raw = pd.DataFrame({"site": _site_column(site, text), "text": _text_column(text)})
     raw = raw.drop_duplicates(ignore_index=True)
-    raw["norm"] = normalise_location(raw["text"]).to_numpy()
+    texts = pd.Series(raw["text"].unique())
+    norm, rule = strip_location_forms(normalise_location(texts))
+    by_text = dict(zip(texts, zip(norm, rule, strict=True), strict=True))
+    raw["norm"] = [by_text[t][0] for t in raw["text"]]
     keys = (
         raw[["site", "norm"]].drop_duplicates(ignore_index=True).set_axis(["site", "text"], axis=1)
     )
@@ -197,7 +281,34 @@ def location_table(
     resolved.index = pd.MultiIndex.from_frame(keys)
     table = resolved.reindex(pd.MultiIndex.from_arrays([raw["site"], raw["norm"]]))
     table.index = pd.MultiIndex.from_frame(raw[["site", "text"]])
+    table["rule"] = [by_text[t][1] for t in raw["text"]]
+    table["rule"] = table["rule"].where(
+        (table["reason"] == "") & _needed_rules(table, gazetteer, min_score), ""
+    )
     return table.astype(str)
+
+
+def _needed_rules(table: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float) -> np.ndarray:
+    """Return where a linked text would not have linked without the location rules.
+
+    Without the rules means the text and the gazetteer normalised as before
+    the rules existed, matched exactly, or fuzzily city-wide.
+    """
+    texts = table.index.get_level_values("text")
+    fired = (table["rule"] != "").to_numpy() & (table["reason"] == "").to_numpy()
+    needed = np.zeros(len(table), dtype=bool)
+    if not fired.any() or not len(gazetteer):
+        return needed
+    plain = normalise_location(pd.Series(texts[fired]))
+    names = normalise_location(gazetteer["name"])
+    lookup = pd.Series(gazetteer["area_code"].astype(str).to_numpy(), index=names)
+    lookup = lookup.loc[lookup.index != ""].groupby(level=0).agg(lambda s: tuple(sorted(set(s))))
+    unique = pd.Series(plain.unique())
+    exact = unique.isin(lookup.index)
+    fuzzy = _fuzzy(unique[~exact].tolist(), lookup, min_score) if (~exact).any() else {}
+    would = set(unique[exact]) | set(fuzzy)
+    needed[np.flatnonzero(fired)] = ~plain.isin(would).to_numpy()
+    return needed
 
 
 def lookup_locations(
@@ -245,7 +356,8 @@ def match_locations(
         Indexed like ``text``: ``area_code`` (empty when unmatched),
         ``method`` (``gazetteer_exact`` / ``gazetteer_fuzzy`` or empty) and
         ``reason`` (empty when matched, else ``no_location``,
-        ``ambiguous_location`` or ``unmatched_location``).
+        ``ambiguous_location`` or ``unmatched_location``) and ``rule`` (the
+        location rules that changed the text, ``;``-separated, or empty).
     """
     table = location_table(text, gazetteer, min_score=min_score, site=site)
     return lookup_locations(table, text, site)

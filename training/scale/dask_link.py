@@ -32,7 +32,7 @@ from training.sources._csv import QUARANTINE_COLUMNS
 
 __all__ = ["DaskLinkResult", "link_sources_dask"]
 
-_OUT = ("_code", "_method", "_reason", "_field", "_value")
+_OUT = ("_code", "_method", "_reason", "_field", "_value", "_rescue")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from training.sources._candidates import candidates, split_coordinates
 from training.sources._csv import (
     FILE_COL,
     ROW_COL,
-    check_datetime,
     check_float_range,
     check_not_empty,
     check_pattern,
@@ -19,6 +18,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
+from training.sources._dates import check_date, day_first_rescue, parse_datetimes
 
 __all__ = [
     "EXCLUSIONS_SCHEMA",
@@ -32,9 +32,9 @@ __all__ = [
 _DATE = pa.Column(
     checks=[
         pa.Check(check_not_empty, name="missing_value"),
-        pa.Check(check_datetime("%Y-%m-%d", r"\d{4}-\d{2}-\d{2}"), name="invalid_date"),
+        pa.Check(check_date(), name="invalid_date"),
     ],
-    description="Day of the event, YYYY-MM-DD.",
+    description="Day of the event (ISO 8601 or DD/MM/YYYY).",
 )
 _AREA = pa.Column(
     checks=pa.Check(check_not_empty, name="missing_value"),
@@ -87,41 +87,53 @@ def _row_ids(frame: pd.DataFrame) -> pd.Series:
     return frame[FILE_COL].map(lambda p: Path(p).stem) + ":" + frame[ROW_COL].astype(str)
 
 
-def _read(path: Path, columns: list[str], schema: pa.DataFrameSchema, source: str):
+def _read(
+    path: Path,
+    columns: list[str],
+    schema: pa.DataFrameSchema,
+    source: str,
+    month_first: bool = False,
+):
     frame = read_csv_files([path] if path.exists() else [], columns, pattern=str(path))
+    if month_first:
+        checks = [pa.Check(check_not_empty, name="missing_value"),
+                  pa.Check(check_date(month_first=True), name="invalid_date")]  # fmt: skip
+        schema = schema.update_column("date", checks=checks)
     return validate_rows(frame, schema, source=source)
 
 
-def read_exclusions(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_exclusions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``school_exclusions.csv`` into day-grain candidates and quarantine."""
-    valid, quarantine = _read(
-        Path(path), ["area_code", "date", "exclusion_type"], EXCLUSIONS_SCHEMA, "exclusions"
-    )
+    columns = ["area_code", "date", "exclusion_type"]
+    valid, quarantine = _read(Path(path), columns, EXCLUSIONS_SCHEMA, "exclusions", month_first)
     records = candidates(
         valid,
         source="exclusions",
         record_id=_row_ids(valid),
-        date=pd.to_datetime(valid["date"].str.strip(), format="%Y-%m-%d"),
+        date=parse_datetimes(valid["date"], month_first=month_first).dt.normalize(),
         grain="day",
         category=valid["exclusion_type"].str.strip().str.lower(),
         is_violence=pd.Series(False, index=valid.index),
         area_code=valid["area_code"],
+        rescue=day_first_rescue(valid["date"]),
     )
     return records, quarantine
 
 
-def read_evictions(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_evictions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``evictions.csv`` into day-grain candidates and quarantine."""
-    valid, quarantine = _read(Path(path), ["area_code", "date"], EVICTIONS_SCHEMA, "evictions")
+    columns = ["area_code", "date"]
+    valid, quarantine = _read(Path(path), columns, EVICTIONS_SCHEMA, "evictions", month_first)
     records = candidates(
         valid,
         source="evictions",
         record_id=_row_ids(valid),
-        date=pd.to_datetime(valid["date"].str.strip(), format="%Y-%m-%d"),
+        date=parse_datetimes(valid["date"], month_first=month_first).dt.normalize(),
         grain="day",
         category=pd.Series("eviction", index=valid.index),
         is_violence=pd.Series(False, index=valid.index),
         area_code=valid["area_code"],
+        rescue=day_first_rescue(valid["date"]),
     )
     return records, quarantine
 
