@@ -305,7 +305,8 @@ def run_weekly(
     panel, areas, adjacency = read_panel_layer(panel_dir)
     ingest = link_week(week_dir, params.sources, params.link, week=week,
                        reference_dir=paths.resolve("raw") / "reference")  # fmt: skip
-    grown = append_week(panel, ingest.records, areas, week=ingest.week)
+    delivered = {src: int(r.get("records_in", 0)) for src, r in ingest.report.items()}
+    grown = append_week(panel, ingest.records, areas, week=ingest.week, delivered=delivered)
     out_dir = paths.root / MONITORING_DIR
     history = read_log(out_dir / LOG_FILE)
     entry, reasons = _judge_week(params, policy, ingest, grown, areas, history, week_dir)
