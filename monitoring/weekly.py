@@ -150,8 +150,8 @@ def week_gaps(
     gaps = []
     for source, columns in SOURCE_PANEL_COLUMNS.items():
         values = panel[list(columns)]
-        if values.isna().all().all():
-            continue  # not a source of this partnership
+        if not (values.fillna(0) > 0).any().any():
+            continue  # never had a record: not a source of this partnership
         weekly = values.sum(axis=1, min_count=1).groupby(panel["week_start"]).sum(min_count=1)
         busy = float(weekly.dropna().median()) >= WEEKLY_MIN_MEDIAN
         not_delivered = delivered is not None and delivered.get(source, 0) == 0

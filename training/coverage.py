@@ -82,13 +82,13 @@ def _one_source(mine: pd.DataFrame, quiet: tuple[int, ...] = ()) -> dict:
 def _runs(missing: list, *, unit: str) -> list[dict]:
     """Group consecutive missing weeks or months into ``{from, to, length}`` runs."""
     runs: list[dict] = []
-    step = pd.Timedelta(days=7) if unit == "week" else 1
     for item in missing:
         label = str(item.date()) if unit == "week" else str(item)
-        if runs and item - runs[-1]["_last"] == step:
-            runs[-1].update(to=label, length=runs[-1]["length"] + 1, _last=item)
+        position = item.value // (7 * 86_400 * 10**9) if unit == "week" else item.ordinal
+        if runs and position - runs[-1]["_last"] == 1:
+            runs[-1].update(to=label, length=runs[-1]["length"] + 1, _last=position)
         else:
-            runs.append({"from": label, "to": label, "length": 1, "_last": item})
+            runs.append({"from": label, "to": label, "length": 1, "_last": position})
     return [{k: v for k, v in run.items() if k != "_last"} for run in runs]
 
 

@@ -15,6 +15,7 @@ cannot be matched by day, so they add to ``violence`` without de-duplication.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from training.sources.istv import WEAPON_METHODS
 __all__ = [
     "COUNT_COLUMNS",
     "PANEL_COLUMNS",
+    "COVERAGE_FILE",
     "MSG_UNKNOWN_AREAS",
     "build_panel",
     "mask_uncovered",
@@ -41,6 +43,7 @@ __all__ = [
 COUNT_COLUMNS = ["police_violence", "police_other", "ae_assault", "ae_weapon",
                  "ambulance_assault", "exclusions", "evictions"]  # fmt: skip
 PANEL_COLUMNS = ["area_code", "week_start", *COUNT_COLUMNS, "violence"]
+COVERAGE_FILE = "coverage.json"
 MSG_UNKNOWN_AREAS = "{n} records have area codes missing from the areas frame, e.g. {example!r}"
 
 
@@ -193,12 +196,16 @@ def write_panel(
     *,
     areas: pd.DataFrame | None = None,
     adjacency: pd.DataFrame | None = None,
+    coverage: dict[str, dict] | None = None,
 ) -> list[Path]:
-    """Write ``panel.parquet`` (and ``areas``/``adjacency`` parquet when given)."""
+    """Write ``panel.parquet`` (and ``areas``, ``adjacency``, ``coverage.json`` when given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "panel.parquet"]
     panel.to_parquet(written[0], index=False)
+    if coverage is not None:
+        written.append(out_dir / COVERAGE_FILE)
+        written[-1].write_text(json.dumps(coverage, indent=2) + "\n")
     for name, frame in (("areas", areas), ("adjacency", adjacency)):
         if frame is not None:
             written.append(out_dir / f"{name}.parquet")
