@@ -48,6 +48,7 @@ from monitoring.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_we
 from training.atomic import commit_files, discard_files, stage_files
 from training.config import Params, tracking_uri
 from training.errors import HarmcastError, SchemaError
+from training.feedback import FeedbackSettings, feedback_summary, flagged_rows, recording_shift
 from training.panel import read_panel_layer
 
 if TYPE_CHECKING:
@@ -247,14 +248,26 @@ def _judge_week(
                          baseline_rates=baseline, drifted=drifted,
                          policy=mon.drift)  # fmt: skip
     breaches += [f"drift.{d['source']}.{b}" for d in drift for b in d["breaches"]]
+    feedback = _feedback(grown, ingest.week)
     entry = {
         "week": f"{ingest.week:%Y-%m-%d}", "delivery": str(week_dir),
         "records": int(len(ingest.records)), "quarantined": int(len(ingest.quarantine)),
         "outside_week": ingest.outside_week, "month_grain": ingest.month_grain, "score": score,
-        "window": window, "drift": drift, "breaches": sorted(breaches),
+        "window": window, "drift": drift, "breaches": sorted(breaches), "feedback": feedback,
+        "gaps": [d["source"] for d in drift if d.get("gap")],
         "policy_sha256": policy.sha256,
     }  # fmt: skip
     return entry, review_reasons([*history, entry], mon.breach_weeks)
+
+
+def _feedback(panel: pd.DataFrame, week: pd.Timestamp) -> dict | None:
+    """Return the feedback-loop monitor on the grown panel (``training.feedback``), or None."""
+    needed = {"police_violence", "ae_assault", "violence"}
+    if not needed <= set(panel.columns) or panel["ae_assault"].isna().all():
+        return None
+    settings = FeedbackSettings()
+    checks = recording_shift(panel, end_week=week, settings=settings)
+    return {**feedback_summary(checks, settings), "rows": flagged_rows(checks)}
 
 
 def _week_files(

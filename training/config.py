@@ -66,6 +66,16 @@ class SynthParams(_Strict):
     recording_bias_group: str = Field(
         "majority global majority", description="audit_ethnic_band value over-recorded."
     )
+    patrol_operations: int = Field(
+        0, ge=0, description="Patrol operations sent to hotspots (the feedback loop; 0 = none)."
+    )
+    patrol_weeks: int = Field(16, ge=1, description="How long each patrol operation lasts.")
+    patrol_recording_uplift: float = Field(
+        0.5,
+        ge=0.0,
+        le=2.0,
+        description="Relative rise of police recording in a patrolled area.",
+    )
 
 
 class SourceParams(_Strict):

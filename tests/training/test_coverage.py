@@ -71,10 +71,9 @@ def test_three_julys_panel_observes_only_the_three_months(julys):
     panel = pd.read_parquet(root / "data" / "03_panel" / "panel.parquet")
     weeks = panel.drop_duplicates("week_start").set_index("week_start")
     observed = weeks.index[weeks["violence"].notna()]
-    touches_july = [
-        w for w in weeks.index if {w.strftime("%Y-%m"), (w + pd.Timedelta(days=6)).strftime("%Y-%m")}
-        & set(JULYS)
-    ]  # fmt: skip
+    last_day = weeks.index + pd.Timedelta(days=6)
+    months = zip(weeks.index.strftime("%Y-%m"), last_day.strftime("%Y-%m"), strict=True)
+    touches_july = [w for w, m in zip(weeks.index, months, strict=True) if set(m) & set(JULYS)]
     assert list(observed) == touches_july and 15 <= len(observed) <= 18
     assert len(weeks) == 110  # the span is still the whole grid, gaps included
     gap = panel.loc[~panel["week_start"].isin(observed)]
