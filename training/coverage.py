@@ -46,17 +46,15 @@ SOURCE_PANEL_COLUMNS = {
 TARGET_SOURCES = ("police", "istv")
 
 
-def _monday(dates: pd.Series) -> pd.Series:
-    return dates - pd.to_timedelta(dates.dt.weekday, unit="D")
-
-
 def _one_source(mine: pd.DataFrame, quiet: tuple[int, ...] = ()) -> dict:
     month_grain = (mine["grain"] == "month").any()
-    dates = mine["date"]
-    months = pd.PeriodIndex(sorted(dates.dt.to_period("M").unique()), freq="M")
+    # a few hundred days, not every record; ``n`` when the rows are already counts
+    per_day = mine.groupby("date")["n"].sum() if "n" in mine else mine["date"].value_counts()
+    days = pd.DatetimeIndex(per_day.index)
+    months = pd.PeriodIndex(sorted(days.to_period("M").unique()), freq="M")
     span = pd.period_range(months.min(), months.max(), freq="M")
     entry: dict = {"first": str(span[0]), "last": str(span[-1])}
-    weekly = _monday(dates).value_counts()
+    weekly = per_day.groupby(days - pd.to_timedelta(days.weekday, unit="D")).sum()
     if not month_grain:
         all_weeks = pd.date_range(weekly.index.min(), weekly.index.max(), freq="7D")
         median = float(weekly.reindex(all_weeks, fill_value=0).median())
@@ -97,7 +95,8 @@ def source_coverage(records: pd.DataFrame) -> dict[str, dict]:
 
     Parameters
     ----------
-    records : linked records with ``source``, ``date`` and ``grain``.
+    records : linked records with ``source``, ``date`` and ``grain``; or one
+        row per ``(source, date, grain)`` with its count in ``n`` (the Dask path).
 
     Returns
     -------

@@ -18,9 +18,11 @@ __all__ = ["build_report", "report_markdown"]
 def _rescue_counts(rescued: pd.DataFrame | None, source: str) -> dict[str, int]:
     if rescued is None or not len(rescued):
         return {}
-    mine = rescued.loc[(rescued["source"] == source) & (rescued["rescue"] != ""), "rescue"]
-    rules = mine.str.split(";").explode()
-    return {str(k): int(v) for k, v in sorted(rules.value_counts().items())}
+    mine = rescued.loc[(rescued["source"] == source) & (rescued["rescue"] != "")]
+    weights = mine["n"] if "n" in mine else pd.Series(1, index=mine.index)
+    rules = pd.DataFrame({"rule": mine["rescue"].str.split(";"), "n": weights}).explode("rule")
+    counts = rules.groupby("rule")["n"].sum()
+    return {str(k): int(v) for k, v in sorted(counts.items())}
 
 
 def build_report(
@@ -40,7 +42,8 @@ def build_report(
     quarantine : the quarantine frame.
     sources : the sources read, in report order.
     rescued : ``source`` and ``rescue`` (``;``-separated rule names) of each
-        linked record; counted into ``rescued_by``.
+        linked record, or with ``n``, of each group of ``n`` records; counted
+        into ``rescued_by``.
     coverage : ``training.coverage.source_coverage`` of the linked records.
 
     Returns

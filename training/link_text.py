@@ -88,6 +88,21 @@ def _apply_rules(
     text: pd.Series, rules: tuple[tuple[str, str, str], ...], *, first_only: bool
 ) -> tuple[pd.Series, pd.Series]:
     fired = pd.Series("", index=text.index, dtype=object)
+    # one pass to find the few texts any rule touches; the rules then run on those only
+    anything = "|".join(f"(?:{pattern})" for _, pattern, _ in rules)
+    touched = text.str.match(anything)
+    if not touched.any():
+        return text, fired
+    stripped, rules_fired = _apply_each(text[touched].copy(), rules, first_only=first_only)
+    text.loc[touched] = stripped
+    fired.loc[touched] = rules_fired
+    return text, fired
+
+
+def _apply_each(
+    text: pd.Series, rules: tuple[tuple[str, str, str], ...], *, first_only: bool
+) -> tuple[pd.Series, pd.Series]:
+    fired = pd.Series("", index=text.index, dtype=object)
     for name, pattern, repl in rules:
         todo = fired == "" if first_only else pd.Series(True, index=text.index)
         hit = todo & text.str.match(pattern)
@@ -137,8 +152,10 @@ def strip_location_forms(
     return text, fired
 
 
-def _lookup(gazetteer: pd.DataFrame) -> pd.Series:
-    names = strip_location_forms(normalise_location(gazetteer["name"]), prefixes=False)[0]
+def _lookup(gazetteer: pd.DataFrame, plain: pd.Series | None = None) -> pd.Series:
+    # ``plain``: the names through normalise_location already (computed once per run)
+    plain = normalise_location(gazetteer["name"]) if plain is None else plain
+    names = strip_location_forms(plain, prefixes=False)[0]
     return (
         pd.DataFrame({"name": names, "area_code": gazetteer["area_code"].astype(str)})
         .loc[lambda f: f["name"] != ""]
@@ -225,9 +242,11 @@ def _site_column(site: pd.Series | None, text: pd.Series) -> np.ndarray:
     return site.fillna("").astype(str).to_numpy(dtype=object)
 
 
-def _resolve(keys: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float) -> pd.DataFrame:
+def _resolve(
+    keys: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float, plain: pd.Series | None = None
+) -> pd.DataFrame:
     """Resolve unique ``(site, normalised text)`` keys; same index as ``keys``."""
-    lookup = _lookup(gazetteer) if len(gazetteer) else pd.Series(dtype=object)
+    lookup = _lookup(gazetteer, plain) if len(gazetteer) else pd.Series(dtype=object)
     usable = keys["text"].map(lambda q: q not in UNUSABLE and len(q) >= 3)
     exact = {q: lookup[q] for q in keys.loc[usable, "text"].unique() if q in lookup.index}
     fuzzy_keys = keys.loc[usable & ~keys["text"].isin(exact.keys())]
@@ -277,18 +296,21 @@ def location_table(
     keys = (
         raw[["site", "norm"]].drop_duplicates(ignore_index=True).set_axis(["site", "text"], axis=1)
     )
-    resolved = _resolve(keys, gazetteer, min_score)
+    plain = normalise_location(gazetteer["name"]) if len(gazetteer) else None
+    resolved = _resolve(keys, gazetteer, min_score, plain)
     resolved.index = pd.MultiIndex.from_frame(keys)
     table = resolved.reindex(pd.MultiIndex.from_arrays([raw["site"], raw["norm"]]))
     table.index = pd.MultiIndex.from_frame(raw[["site", "text"]])
     table["rule"] = [by_text[t][1] for t in raw["text"]]
     table["rule"] = table["rule"].where(
-        (table["reason"] == "") & _needed_rules(table, gazetteer, min_score), ""
+        (table["reason"] == "") & _needed_rules(table, gazetteer, min_score, plain), ""
     )
     return table.astype(str)
 
 
-def _needed_rules(table: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float) -> np.ndarray:
+def _needed_rules(
+    table: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float, plain: pd.Series | None
+) -> np.ndarray:
     """Return where a linked text would not have linked without the location rules.
 
     Without the rules means the text and the gazetteer normalised as before
@@ -299,9 +321,9 @@ def _needed_rules(table: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float
     needed = np.zeros(len(table), dtype=bool)
     if not fired.any() or not len(gazetteer):
         return needed
+    names = normalise_location(gazetteer["name"]) if plain is None else plain
     plain = normalise_location(pd.Series(texts[fired]))
-    names = normalise_location(gazetteer["name"])
-    lookup = pd.Series(gazetteer["area_code"].astype(str).to_numpy(), index=names)
+    lookup = pd.Series(gazetteer["area_code"].astype(str).to_numpy(), index=names.to_numpy())
     lookup = lookup.loc[lookup.index != ""].groupby(level=0).agg(lambda s: tuple(sorted(set(s))))
     unique = pd.Series(plain.unique())
     exact = unique.isin(lookup.index)

@@ -102,6 +102,7 @@ def build_panel(
     areas: pd.DataFrame,
     *,
     expected_sources: tuple[str, ...] = (),
+    coverage: dict[str, dict] | None = None,
 ) -> pd.DataFrame:
     """Count linked records per area and ISO week.
 
@@ -112,6 +113,9 @@ def build_panel(
     expected_sources : sources the partnership provides even if ``records``
         holds none of theirs (the weekly cycle: a source that delivered
         nothing is a gap, not zeros).
+    coverage : the sources' coverage (``training.coverage.source_coverage``)
+        when ``records`` are only part of the city's (the Dask path's area
+        blocks); default: from ``records``.
 
     Returns
     -------
@@ -146,7 +150,8 @@ def build_panel(
     panel = weekly.reindex(grid, fill_value=0.0).astype("float64").reset_index()
     panel = panel[PANEL_COLUMNS].astype({"area_code": str})
     panel.columns.name = None
-    return mask_uncovered(panel, source_coverage(records), expected_sources=expected_sources)
+    coverage = source_coverage(records) if coverage is None else coverage
+    return mask_uncovered(panel, coverage, expected_sources=expected_sources)
 
 
 def mask_uncovered(

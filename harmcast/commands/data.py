@@ -112,6 +112,7 @@ def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
 
             step = panel_on_dask(params)
             summary, written, engine = step.summary, step.written, step.engine
+            _warn_gaps(summary.get("coverage") or {})
         else:
             areas = pd.read_parquet(linked / "areas.parquet")
             adjacency = pd.read_parquet(linked / "adjacency.parquet")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = [
-    "DATE_FORMS", "RESCUE_DAY_FIRST", "parse_datetimes", "check_date", "date_forms",
-    "day_first_rescue",
+    "DATE_FORMS", "RESCUE_DAY_FIRST", "read_datetimes", "parse_datetimes", "split_dates",
+    "check_date", "date_forms", "day_first_rescue",
 ]  # fmt: skip
 
 #: Every accepted form, as documented in ``docs/data-contract.md``.
@@ -65,6 +65,51 @@ def _from_parts(parts: pd.DataFrame, *, day: str, month: str) -> pd.Series:
     return parsed.mask(bad_time)
 
 
+def read_datetimes(text: pd.Series, *, month_first: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Parse each value by its own form: ``(parsed, day_first)``.
+
+    ``parsed`` is ``datetime64[ns]`` (``NaT`` where unreadable or blank) and
+    ``day_first`` is True where a value was read in a slashed or dashed
+    day-first (or, with ``month_first``, month-first) form. One pass: the
+    common ISO forms through pandas' C parser, the rest by regex.
+    """
+    text = text.astype(str).str.strip()
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    day_first = pd.Series(False, index=text.index)
+    rest = (text != "").to_numpy().copy()
+    if rest.any():
+        # the fast format first that reads the first value (usually all of them)
+        first = text[rest].iat[0]
+
+        def _misses(fmt: str) -> bool:
+            return pd.isna(pd.to_datetime(first, format=fmt, errors="coerce"))
+
+        formats = sorted(_FAST, key=_misses)
+        for fmt in formats:
+            if not rest.any():
+                break
+            parsed = pd.to_datetime(text[rest], format=fmt, errors="coerce")
+            hit = parsed.notna().to_numpy()
+            index = parsed.index[hit]
+            out.loc[index] = parsed[hit]
+            rest[text.index.get_indexer(index)] = False
+    if not rest.any():
+        return out, day_first
+    remaining = text[rest]
+    iso = remaining.str.extract(f"^{_ISO}$")
+    is_iso = iso["year"].notna()
+    if is_iso.any():
+        out.loc[is_iso.index[is_iso]] = _from_parts(iso[is_iso], day="b", month="a")
+    uk = remaining[~is_iso].str.extract(f"^{_UK}$")
+    is_uk = uk["year"].notna()
+    if is_uk.any():
+        day, month = ("b", "a") if month_first else ("a", "b")
+        index = is_uk.index[is_uk]
+        out.loc[index] = _from_parts(uk[is_uk], day=day, month=month)
+        day_first.loc[index] = out.loc[index].notna()
+    return out, day_first
+
+
 def parse_datetimes(text: pd.Series, *, month_first: bool = False) -> pd.Series:
     """Parse each value by its own form; unreadable or blank values are ``NaT``.
 
@@ -86,29 +131,28 @@ def parse_datetimes(text: pd.Series, *, month_first: bool = False) -> pd.Series:
     >>> parse_datetimes(values).dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2023-03-14 21:40', '2023-03-14 21:40', '2023-01-02 00:00', nan]
     """
-    text = text.astype(str).str.strip()
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    rest = text != ""
-    for fmt in _FAST:
-        if not rest.any():
-            break
-        parsed = pd.to_datetime(text[rest], format=fmt, errors="coerce")
-        hit = parsed.notna()
-        out.loc[hit.index[hit]] = parsed[hit]
-        rest.loc[hit.index[hit]] = False
-    if not rest.any():
-        return out
-    remaining = text[rest]
-    iso = remaining.str.extract(f"^{_ISO}$")
-    is_iso = iso["year"].notna()
-    if is_iso.any():
-        out.loc[is_iso.index[is_iso]] = _from_parts(iso[is_iso], day="b", month="a")
-    uk = remaining[~is_iso].str.extract(f"^{_UK}$")
-    is_uk = uk["year"].notna()
-    if is_uk.any():
-        day, month = ("b", "a") if month_first else ("a", "b")
-        out.loc[is_uk.index[is_uk]] = _from_parts(uk[is_uk], day=day, month=month)
-    return out
+    return read_datetimes(text, month_first=month_first)[0]
+
+
+def split_dates(
+    frame: pd.DataFrame, column: str, *, source: str, month_first: bool = False
+) -> tuple[pd.DataFrame, pd.Series, pd.Series, pd.DataFrame]:
+    """Read ``frame[column]`` once; quarantine what is unreadable as ``invalid_date``.
+
+    Returns
+    -------
+    tuple
+        The readable rows, their dates (normalised to the day), their rescue
+        (``RESCUE_DAY_FIRST`` or ``""``) and the quarantine of the others.
+    """
+    from training.sources._csv import quarantine_rows
+
+    parsed, day_first = read_datetimes(frame[column], month_first=month_first)
+    bad = parsed.isna()
+    quarantine = quarantine_rows(frame, bad, source=source, field=column, reason="invalid_date")
+    keep = ~bad
+    rescue = day_first[keep].map({True: RESCUE_DAY_FIRST, False: ""}).astype(str)
+    return frame.loc[keep], parsed[keep].dt.normalize(), rescue, quarantine
 
 
 def date_forms(text: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
-from training.sources._dates import check_date, day_first_rescue, parse_datetimes
+from training.sources._dates import split_dates
 
 __all__ = ["AMBULANCE_COLUMNS", "AMBULANCE_SCHEMA", "AMBULANCE_FILE", "read_ambulance"]
 
@@ -24,43 +24,34 @@ AMBULANCE_FILE = "callouts.csv"
 AMBULANCE_COLUMNS = ["incident_id", "incident_datetime", "latitude", "longitude", "category"]
 
 
-def ambulance_schema(*, month_first: bool = False) -> pa.DataFrameSchema:
-    """Return the call-out schema; dates as ``training.sources._dates`` reads them."""
-    return pa.DataFrameSchema(
-        {
-            "incident_id": pa.Column(
-                checks=pa.Check(check_not_empty, name="missing_value"),
-                description="Incident reference, unique in the file.",
+AMBULANCE_SCHEMA = pa.DataFrameSchema(
+    {
+        "incident_id": pa.Column(
+            checks=pa.Check(check_not_empty, name="missing_value"),
+            description="Incident reference, unique in the file.",
+        ),
+        "incident_datetime": pa.Column(
+            checks=pa.Check(check_not_empty, name="missing_value"),
+            description=(
+                "Time of the call (ISO 8601 or DD/MM/YYYY HH:MM; unreadable: invalid_date)."
             ),
-            "incident_datetime": pa.Column(
-                checks=[
-                    pa.Check(check_not_empty, name="missing_value"),
-                    pa.Check(
-                        check_date(month_first=month_first),
-                        name="invalid_date",
-                    ),
-                ],
-                description="Time of the call (ISO 8601 or DD/MM/YYYY HH:MM).",
-            ),
-            "latitude": pa.Column(
-                checks=pa.Check(check_float_range(-90, 90), name="invalid_coordinates"),
-                description="WGS84 latitude of the incident.",
-            ),
-            "longitude": pa.Column(
-                checks=pa.Check(check_float_range(-180, 180), name="invalid_coordinates"),
-                description="WGS84 longitude of the incident.",
-            ),
-            "category": pa.Column(
-                checks=pa.Check(check_not_empty, name="missing_value"),
-                description="Call category (assault, stab/gunshot, sexual assault...).",
-            ),
-        },
-        strict=False,
-        name="ambulance_callouts",
-    )
-
-
-AMBULANCE_SCHEMA = ambulance_schema()
+        ),
+        "latitude": pa.Column(
+            checks=pa.Check(check_float_range(-90, 90), name="invalid_coordinates"),
+            description="WGS84 latitude of the incident.",
+        ),
+        "longitude": pa.Column(
+            checks=pa.Check(check_float_range(-180, 180), name="invalid_coordinates"),
+            description="WGS84 longitude of the incident.",
+        ),
+        "category": pa.Column(
+            checks=pa.Check(check_not_empty, name="missing_value"),
+            description="Call category (assault, stab/gunshot, sexual assault...).",
+        ),
+    },
+    strict=False,
+    name="ambulance_callouts",
+)
 
 
 def read_ambulance(
@@ -81,8 +72,9 @@ def read_ambulance(
     """
     path = Path(folder) / AMBULANCE_FILE
     frame = read_csv_files([path] if path.exists() else [], AMBULANCE_COLUMNS, pattern=str(path))
-    valid, quarantine = validate_rows(
-        frame, ambulance_schema(month_first=month_first), source="ambulance"
+    valid, quarantine = validate_rows(frame, AMBULANCE_SCHEMA, source="ambulance")
+    valid, date, rescue, bad_date = split_dates(
+        valid, "incident_datetime", source="ambulance", month_first=month_first
     )
     valid, bad_xy = split_coordinates(valid, source="ambulance", lat="latitude", lon="longitude")
     duplicate = valid["incident_id"].str.strip().duplicated(keep="first")
@@ -95,12 +87,12 @@ def read_ambulance(
         valid,
         source="ambulance",
         record_id=valid["incident_id"].str.strip(),
-        date=parse_datetimes(valid["incident_datetime"], month_first=month_first).dt.normalize(),
+        date=date.loc[valid.index],
         grain="day",
         category=category,
         is_violence=category.isin([c.lower() for c in assault_categories]),
         latitude=parse_float(valid["latitude"]),
         longitude=parse_float(valid["longitude"]),
-        rescue=day_first_rescue(valid["incident_datetime"]),
+        rescue=rescue.loc[valid.index],
     )
-    return records, pd.concat([quarantine, bad_xy, dup_q], ignore_index=True)
+    return records, pd.concat([quarantine, bad_date, bad_xy, dup_q], ignore_index=True)

@@ -18,7 +18,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
-from training.sources._dates import check_date, day_first_rescue, parse_datetimes
+from training.sources._dates import split_dates
 
 __all__ = [
     "EXCLUSIONS_SCHEMA",
@@ -32,9 +32,8 @@ __all__ = [
 _DATE = pa.Column(
     checks=[
         pa.Check(check_not_empty, name="missing_value"),
-        pa.Check(check_date(), name="invalid_date"),
     ],
-    description="Day of the event (ISO 8601 or DD/MM/YYYY).",
+    description="Day of the event (ISO 8601 or DD/MM/YYYY; unreadable: invalid_date).",
 )
 _AREA = pa.Column(
     checks=pa.Check(check_not_empty, name="missing_value"),
@@ -92,30 +91,31 @@ def _read(
     columns: list[str],
     schema: pa.DataFrameSchema,
     source: str,
-    month_first: bool = False,
 ):
     frame = read_csv_files([path] if path.exists() else [], columns, pattern=str(path))
-    if month_first:
-        checks = [pa.Check(check_not_empty, name="missing_value"),
-                  pa.Check(check_date(month_first=True), name="invalid_date")]  # fmt: skip
-        schema = schema.update_column("date", checks=checks)
     return validate_rows(frame, schema, source=source)
+
+
+def _dated(valid: pd.DataFrame, quarantine: pd.DataFrame, source: str, month_first: bool):
+    valid, date, rescue, bad = split_dates(valid, "date", source=source, month_first=month_first)
+    return valid, date, rescue, pd.concat([quarantine, bad], ignore_index=True)
 
 
 def read_exclusions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``school_exclusions.csv`` into day-grain candidates and quarantine."""
     columns = ["area_code", "date", "exclusion_type"]
-    valid, quarantine = _read(Path(path), columns, EXCLUSIONS_SCHEMA, "exclusions", month_first)
+    valid, quarantine = _read(Path(path), columns, EXCLUSIONS_SCHEMA, "exclusions")
+    valid, date, rescue, quarantine = _dated(valid, quarantine, "exclusions", month_first)
     records = candidates(
         valid,
         source="exclusions",
         record_id=_row_ids(valid),
-        date=parse_datetimes(valid["date"], month_first=month_first).dt.normalize(),
+        date=date,
         grain="day",
         category=valid["exclusion_type"].str.strip().str.lower(),
         is_violence=pd.Series(False, index=valid.index),
         area_code=valid["area_code"],
-        rescue=day_first_rescue(valid["date"]),
+        rescue=rescue,
     )
     return records, quarantine
 
@@ -123,17 +123,18 @@ def read_exclusions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFr
 def read_evictions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``evictions.csv`` into day-grain candidates and quarantine."""
     columns = ["area_code", "date"]
-    valid, quarantine = _read(Path(path), columns, EVICTIONS_SCHEMA, "evictions", month_first)
+    valid, quarantine = _read(Path(path), columns, EVICTIONS_SCHEMA, "evictions")
+    valid, date, rescue, quarantine = _dated(valid, quarantine, "evictions", month_first)
     records = candidates(
         valid,
         source="evictions",
         record_id=_row_ids(valid),
-        date=parse_datetimes(valid["date"], month_first=month_first).dt.normalize(),
+        date=date,
         grain="day",
         category=pd.Series("eviction", index=valid.index),
         is_violence=pd.Series(False, index=valid.index),
         area_code=valid["area_code"],
-        rescue=day_first_rescue(valid["date"]),
+        rescue=rescue,
     )
     return records, quarantine
 

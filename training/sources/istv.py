@@ -25,7 +25,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
-from training.sources._dates import RESCUE_DAY_FIRST, date_forms, parse_datetimes
+from training.sources._dates import RESCUE_DAY_FIRST, read_datetimes
 
 __all__ = ["ISTV_COLUMNS", "ISTV_SCHEMA", "ISTV_PATTERN", "WEAPON_METHODS", "read_istv",
            "RESCUE_DAY_FIRST", "RESCUE_ASSAULT_TIME", "RESCUE_ARRIVAL_TIME"]  # fmt: skip
@@ -58,17 +58,15 @@ RESCUE_ARRIVAL_TIME = "dated_by_arrival_time"
 
 def _dates(frame: pd.DataFrame, *, month_first: bool):
     """Return ``(date, rescue, unreadable)`` for ISTV rows (see the module docstring)."""
-    arrival_text = frame["arrival_datetime"].str.strip()
     assault_text = frame["assault_datetime"].str.strip()
-    arrival = parse_datetimes(arrival_text, month_first=month_first)
-    assault = parse_datetimes(assault_text, month_first=month_first)
+    arrival, arrival_df = read_datetimes(frame["arrival_datetime"], month_first=month_first)
+    assault, assault_df = read_datetimes(assault_text, month_first=month_first)
     date = assault.fillna(arrival).dt.normalize()
     rescue = pd.Series("", index=frame.index, dtype=object)
     used = assault.notna()
-    form = date_forms(assault_text.where(used, arrival_text))
-    rescue[form == "day_first"] = RESCUE_DAY_FIRST
-    rescue[arrival.isna() & assault.notna()] = RESCUE_ASSAULT_TIME
-    rescue[(assault_text != "") & assault.isna() & arrival.notna()] = RESCUE_ARRIVAL_TIME
+    rescue[assault_df.where(used, arrival_df)] = RESCUE_DAY_FIRST
+    rescue[arrival.isna() & used] = RESCUE_ASSAULT_TIME
+    rescue[(assault_text != "") & ~used & arrival.notna()] = RESCUE_ARRIVAL_TIME
     return date, rescue, date.isna()
 
 

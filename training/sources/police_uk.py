@@ -26,7 +26,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
-from training.sources._dates import check_date, day_first_rescue, parse_datetimes
+from training.sources._dates import split_dates
 
 __all__ = ["POLICE_COLUMNS", "POLICE_SCHEMA", "POLICE_PATTERN", "read_police"]
 
@@ -60,9 +60,11 @@ POLICE_SCHEMA = pa.DataFrameSchema(
             required=False,
             checks=[
                 pa.Check(check_not_empty, name="missing_value"),
-                pa.Check(check_date(), name="invalid_date"),
             ],
-            description="Day of the offence, ISO 8601 or DD/MM/YYYY (force extracts only).",
+            description=(
+                "Day of the offence, ISO 8601 or DD/MM/YYYY (force extracts only; "
+                "unreadable: invalid_date)."
+            ),
         ),
         "Crime type": pa.Column(
             checks=pa.Check(check_not_empty, name="missing_value"),
@@ -95,27 +97,27 @@ def _read_group(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     required = [*POLICE_COLUMNS, DATE_COLUMN] if day_grain else POLICE_COLUMNS
     frame = read_csv_files(files, required, pattern=POLICE_PATTERN)
-    schema = POLICE_SCHEMA
-    if month_first:
-        checks = [pa.Check(check_not_empty, name="missing_value"),
-                  pa.Check(check_date(month_first=True), name="invalid_date")]  # fmt: skip
-        schema = schema.update_column(DATE_COLUMN, checks=checks)
-    valid, quarantine = validate_rows(frame, schema, source="police")
+    valid, quarantine = validate_rows(frame, POLICE_SCHEMA, source="police")
+    rescue, parts = "", [quarantine]
+    if day_grain:
+        valid, date, rescue, bad_date = split_dates(
+            valid, DATE_COLUMN, source="police", month_first=month_first
+        )
+        parts.append(bad_date)
     valid, bad_xy = split_coordinates(valid, source="police", lat="Latitude", lon="Longitude")
-    parts = [quarantine, bad_xy]
+    parts.append(bad_xy)
     month = pd.to_datetime(valid["Month"].str.strip(), format="%Y-%m")
     if day_grain:
-        date = parse_datetimes(valid[DATE_COLUMN], month_first=month_first).dt.normalize()
+        date, rescue = date.loc[valid.index], rescue.loc[valid.index]
         mismatch = date.dt.to_period("M") != month.dt.to_period("M")
         parts.append(
             quarantine_rows(
                 valid, mismatch, source="police", field=DATE_COLUMN, reason="month_date_mismatch"
             )
         )
-        valid, date = valid.loc[~mismatch], date.loc[~mismatch]
+        valid, date, rescue = valid.loc[~mismatch], date.loc[~mismatch], rescue.loc[~mismatch]
     else:
         date = month
-    rescue = day_first_rescue(valid[DATE_COLUMN]) if day_grain else ""
     return valid.assign(_date=date, _rescue=rescue), pd.concat(parts, ignore_index=True)
 
 
