@@ -84,9 +84,9 @@ def test_missing_weeks_are_left_out_of_the_monitor():
 
 def test_the_card_states_gaps_and_flags_with_their_counts(patrolled_city, tmp_path):
     _, panel, _ = patrolled_city
+    gaps = [{"from": "2022-05", "to": "2022-06", "length": 2}]
     coverage = {"police": {"unit": "month", "first": "2022-01", "last": "2023-07",
-                           "periods": 19, "covered": [],
-                           "gaps": [{"from": "2022-05", "to": "2022-06", "length": 2}]}}  # fmt: skip
+                           "periods": 19, "covered": [], "gaps": gaps}}  # fmt: skip
     write_panel(panel, tmp_path, coverage=coverage)
     counts = limitation_counts(tmp_path)
     assert counts["coverage"]["police"]["missing"] == 2
