@@ -17,7 +17,12 @@ import numpy as np
 import pandas as pd
 
 from training.config import LinkParams, SourceParams
-from training.coverage import SOURCE_PANEL_COLUMNS, TARGET_SOURCES, WEEKLY_MIN_MEDIAN
+from training.coverage import (
+    MONTH_ONLY,
+    SOURCE_PANEL_COLUMNS,
+    TARGET_SOURCES,
+    WEEKLY_MIN_MEDIAN,
+)
 from training.errors import LinkageError, SchemaError
 from training.link import RawLayout, link_sources
 from training.panel import COUNT_COLUMNS, PANEL_COLUMNS, build_panel
@@ -141,11 +146,12 @@ def week_gaps(
 ) -> list[str]:
     """Return the sources the panel has that delivered nothing this week (gaps, not zeros).
 
-    A source the panel holds is a gap when it was not delivered at all
-    (``delivered`` names the sources read and their records in), or when it
-    is busy (median weekly total of at least
-    ``training.coverage.WEEKLY_MIN_MEDIAN``) and none of its records reached
-    the week. A quiet source with no records in a delivered file has a zero week.
+    A source the panel holds is a gap when it was not delivered at all (no
+    file: ``delivered`` names the sources read and their records in), or when
+    it is busy (median weekly total of at least
+    ``training.coverage.WEEKLY_MIN_MEDIAN``, and not a ``MONTH_ONLY`` source)
+    and none of its records reached the week. A quiet source with no records
+    in a delivered file has a zero week.
     """
     gaps = []
     for source, columns in SOURCE_PANEL_COLUMNS.items():
@@ -153,8 +159,8 @@ def week_gaps(
         if not (values.fillna(0) > 0).any().any():
             continue  # never had a record: not a source of this partnership
         weekly = values.sum(axis=1, min_count=1).groupby(panel["week_start"]).sum(min_count=1)
-        busy = float(weekly.dropna().median()) >= WEEKLY_MIN_MEDIAN
-        not_delivered = delivered is not None and delivered.get(source, 0) == 0
+        busy = source not in MONTH_ONLY and float(weekly.dropna().median()) >= WEEKLY_MIN_MEDIAN
+        not_delivered = delivered is not None and source not in delivered
         empty = "source" not in records or not (records["source"] == source).any()
         if not_delivered or (busy and empty):
             gaps.append(source)

@@ -6,7 +6,9 @@ week, so that a week without any is implausible by chance: below 1 in 20,000
 for Poisson counts) are judged week by week; month-grain sources (published
 police.uk files) and sparse sources month by month. Weeks before a source's
 first record or after its last are outside its coverage too. A source's
-``QUIET_MONTHS`` (school exclusions in August) are covered, with zeros.
+``QUIET_MONTHS`` (school exclusions in August) are covered, with zeros, and
+``MONTH_ONLY`` sources (school exclusions, which stop every school holiday)
+are judged by month however busy.
 
 The panel marks an area-week of a source outside its coverage as missing
 (NaN) in that source's columns, and in the target when the target's sources
@@ -22,6 +24,7 @@ import pandas as pd
 __all__ = [
     "WEEKLY_MIN_MEDIAN",
     "QUIET_MONTHS",
+    "MONTH_ONLY",
     "SOURCE_PANEL_COLUMNS",
     "TARGET_SOURCES",
     "source_coverage",
@@ -34,6 +37,9 @@ WEEKLY_MIN_MEDIAN = 10
 #: Months in which a source is expected to have no records: not gaps
 #: (no school exclusions in the August holiday).
 QUIET_MONTHS = {"exclusions": (8,)}
+#: Sources judged month by month however busy: school exclusions stop for
+#: every school holiday, so their empty weeks are zeros, not gaps.
+MONTH_ONLY = frozenset({"exclusions"})
 #: The panel columns each source's records count in.
 SOURCE_PANEL_COLUMNS = {
     "police": ("police_violence", "police_other"),
@@ -46,8 +52,8 @@ SOURCE_PANEL_COLUMNS = {
 TARGET_SOURCES = ("police", "istv")
 
 
-def _one_source(mine: pd.DataFrame, quiet: tuple[int, ...] = ()) -> dict:
-    month_grain = (mine["grain"] == "month").any()
+def _one_source(mine: pd.DataFrame, quiet: tuple[int, ...] = (), *, monthly: bool = False) -> dict:
+    month_grain = monthly or (mine["grain"] == "month").any()
     # a few hundred days, not every record; ``n`` when the rows are already counts
     per_day = mine.groupby("date")["n"].sum() if "n" in mine else mine["date"].value_counts()
     days = pd.DatetimeIndex(per_day.index)
@@ -108,7 +114,8 @@ def source_coverage(records: pd.DataFrame) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for source, mine in records.groupby("source", sort=True):
         if len(mine):
-            out[str(source)] = _one_source(mine, QUIET_MONTHS.get(str(source), ()))
+            name = str(source)
+            out[name] = _one_source(mine, QUIET_MONTHS.get(name, ()), monthly=name in MONTH_ONLY)
     return out
 
 
