@@ -18,7 +18,7 @@ __all__ = ["build_report", "report_markdown"]
 def _rescue_counts(rescued: pd.DataFrame | None, source: str) -> dict[str, int]:
     if rescued is None or not len(rescued):
         return {}
-    mine = rescued.loc[(rescued["source"] == source) & (rescued["rescue"] != "")]
+    mine = rescued.loc[rescued["source"] == source]
     weights = mine["n"] if "n" in mine else pd.Series(1, index=mine.index)
     rules = pd.DataFrame({"rule": mine["rescue"].str.split(";"), "n": weights}).explode("rule")
     counts = rules.groupby("rule")["n"].sum()
@@ -55,6 +55,8 @@ def build_report(
         rules counts under both.
     """
     report: dict[str, dict] = {}
+    if rescued is not None and len(rescued):
+        rescued = rescued.loc[rescued["rescue"] != ""]  # one pass; most records need no rule
     for source in sources:
         mine = linked.loc[linked["source"] == source]
         methods = (

@@ -19,6 +19,7 @@ date (31/02/2023, 13 as a month), is unreadable: ``NaT``.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -74,40 +75,44 @@ def read_datetimes(text: pd.Series, *, month_first: bool = False) -> tuple[pd.Se
     common ISO forms through pandas' C parser, the rest by regex.
     """
     text = text.astype(str).str.strip()
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    day_first = pd.Series(False, index=text.index)
+    values = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
+    day_first = np.zeros(len(text), dtype=bool)
     rest = (text != "").to_numpy().copy()
     if rest.any():
-        # the fast format first that reads the first value (usually all of them)
-        first = text[rest].iat[0]
+        # the fast format that reads the first value first (usually it reads them all)
+        first = text.iat[int(np.argmax(rest))]
 
         def _misses(fmt: str) -> bool:
             return pd.isna(pd.to_datetime(first, format=fmt, errors="coerce"))
 
-        formats = sorted(_FAST, key=_misses)
-        for fmt in formats:
+        for fmt in sorted(_FAST, key=_misses):
+            whole = bool(rest.all())
+            subset = text if whole else text[rest]
+            parsed = pd.to_datetime(subset, format=fmt, errors="coerce").to_numpy()
+            hit = ~np.isnat(parsed)
+            where = np.flatnonzero(rest)[hit] if not whole else np.flatnonzero(hit)
+            values[where] = parsed[hit]
+            rest[where] = False
             if not rest.any():
                 break
-            parsed = pd.to_datetime(text[rest], format=fmt, errors="coerce")
-            hit = parsed.notna().to_numpy()
-            index = parsed.index[hit]
-            out.loc[index] = parsed[hit]
-            rest[text.index.get_indexer(index)] = False
-    if not rest.any():
-        return out, day_first
-    remaining = text[rest]
-    iso = remaining.str.extract(f"^{_ISO}$")
-    is_iso = iso["year"].notna()
-    if is_iso.any():
-        out.loc[is_iso.index[is_iso]] = _from_parts(iso[is_iso], day="b", month="a")
-    uk = remaining[~is_iso].str.extract(f"^{_UK}$")
-    is_uk = uk["year"].notna()
-    if is_uk.any():
-        day, month = ("b", "a") if month_first else ("a", "b")
-        index = is_uk.index[is_uk]
-        out.loc[index] = _from_parts(uk[is_uk], day=day, month=month)
-        day_first.loc[index] = out.loc[index].notna()
-    return out, day_first
+    if rest.any():
+        remaining = text[rest]
+        positions = np.flatnonzero(rest)
+        iso = remaining.str.extract(f"^{_ISO}$")
+        is_iso = iso["year"].notna().to_numpy()
+        if is_iso.any():
+            values[positions[is_iso]] = _from_parts(iso[is_iso], day="b", month="a").to_numpy()
+        uk = remaining[~is_iso].str.extract(f"^{_UK}$")
+        is_uk = uk["year"].notna().to_numpy()
+        if is_uk.any():
+            day, month = ("b", "a") if month_first else ("a", "b")
+            where = positions[~is_iso][is_uk]
+            values[where] = _from_parts(uk[is_uk], day=day, month=month).to_numpy()
+            day_first[where] = ~np.isnat(values[where])
+    return (
+        pd.Series(values, index=text.index, dtype="datetime64[ns]"),
+        pd.Series(day_first, index=text.index),
+    )
 
 
 def parse_datetimes(text: pd.Series, *, month_first: bool = False) -> pd.Series:
@@ -150,9 +155,13 @@ def split_dates(
     parsed, day_first = read_datetimes(frame[column], month_first=month_first)
     bad = parsed.isna()
     quarantine = quarantine_rows(frame, bad, source=source, field=column, reason="invalid_date")
-    keep = ~bad
-    rescue = day_first[keep].map({True: RESCUE_DAY_FIRST, False: ""}).astype(str)
-    return frame.loc[keep], parsed[keep].dt.normalize(), rescue, quarantine
+    rescue = pd.Series(
+        np.where(day_first.to_numpy(), RESCUE_DAY_FIRST, ""), index=frame.index, dtype=object
+    )
+    if bad.any():  # copy the frame only when a row goes
+        keep = ~bad
+        frame, parsed, rescue = frame.loc[keep], parsed[keep], rescue[keep]
+    return frame, parsed.dt.normalize(), rescue, quarantine
 
 
 def date_forms(text: pd.Series) -> pd.Series:

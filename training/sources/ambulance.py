@@ -76,6 +76,7 @@ def read_ambulance(
     valid, date, rescue, bad_date = split_dates(
         valid, "incident_datetime", source="ambulance", month_first=month_first
     )
+    valid = valid.assign(_date=date, _rescue=rescue)
     valid, bad_xy = split_coordinates(valid, source="ambulance", lat="latitude", lon="longitude")
     duplicate = valid["incident_id"].str.strip().duplicated(keep="first")
     dup_q = quarantine_rows(
@@ -87,12 +88,12 @@ def read_ambulance(
         valid,
         source="ambulance",
         record_id=valid["incident_id"].str.strip(),
-        date=date.loc[valid.index],
+        date=valid["_date"],
         grain="day",
         category=category,
         is_violence=category.isin([c.lower() for c in assault_categories]),
         latitude=parse_float(valid["latitude"]),
         longitude=parse_float(valid["longitude"]),
-        rescue=rescue.loc[valid.index],
+        rescue=valid["_rescue"],
     )
     return records, pd.concat([quarantine, bad_date, bad_xy, dup_q], ignore_index=True)

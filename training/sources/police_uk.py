@@ -98,27 +98,28 @@ def _read_group(
     required = [*POLICE_COLUMNS, DATE_COLUMN] if day_grain else POLICE_COLUMNS
     frame = read_csv_files(files, required, pattern=POLICE_PATTERN)
     valid, quarantine = validate_rows(frame, POLICE_SCHEMA, source="police")
-    rescue, parts = "", [quarantine]
+    parts = [quarantine]
     if day_grain:
         valid, date, rescue, bad_date = split_dates(
             valid, DATE_COLUMN, source="police", month_first=month_first
         )
         parts.append(bad_date)
+        valid = valid.assign(_date=date, _rescue=rescue)
     valid, bad_xy = split_coordinates(valid, source="police", lat="Latitude", lon="Longitude")
     parts.append(bad_xy)
     month = pd.to_datetime(valid["Month"].str.strip(), format="%Y-%m")
     if day_grain:
-        date, rescue = date.loc[valid.index], rescue.loc[valid.index]
-        mismatch = date.dt.to_period("M") != month.dt.to_period("M")
+        date = valid["_date"]
+        mismatch = (date.dt.year != month.dt.year) | (date.dt.month != month.dt.month)
         parts.append(
             quarantine_rows(
                 valid, mismatch, source="police", field=DATE_COLUMN, reason="month_date_mismatch"
             )
         )
-        valid, date, rescue = valid.loc[~mismatch], date.loc[~mismatch], rescue.loc[~mismatch]
+        valid = valid.loc[~mismatch]
     else:
-        date = month
-    return valid.assign(_date=date, _rescue=rescue), pd.concat(parts, ignore_index=True)
+        valid = valid.assign(_date=month, _rescue="")
+    return valid, pd.concat(parts, ignore_index=True)
 
 
 def read_police(
