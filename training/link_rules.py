@@ -69,15 +69,15 @@ def _apply_each(
 
 
 def strip_location_forms(
-    normalised: pd.Series, *, prefixes: bool = True
+    normalised: pd.Series, *, prefixes: bool = True, venues: bool = True
 ) -> tuple[pd.Series, pd.Series]:
     """Strip receptionists' prefixes and venue forms from normalised text.
 
     Parameters
     ----------
     normalised : text from :func:`normalise_location`.
-    prefixes : apply ``LOCATION_RULES`` (record text); ``False`` applies only
-        ``VENUE_RULES`` (gazetteer names).
+    prefixes : apply ``LOCATION_RULES`` (record text).
+    venues : apply ``VENUE_RULES`` after them.
 
     Returns
     -------
@@ -98,6 +98,8 @@ def strip_location_forms(
     fired = pd.Series("", index=text.index, dtype=object)
     if prefixes:
         text, fired = _apply_rules(text, LOCATION_RULES, first_only=True)
+    if not venues:
+        return text, fired
     text, venue = _apply_rules(text, VENUE_RULES, first_only=False)
     both = (fired != "") & (venue != "")
     fired = fired.where(~both, fired + ";" + venue).where(fired != "", venue)

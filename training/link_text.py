@@ -66,10 +66,13 @@ def normalise_location(text: pd.Series) -> pd.Series:
     return out.str.replace(pattern, lambda m: ABBREVIATIONS[m.group(1)], regex=True)
 
 
-def _lookup(gazetteer: pd.DataFrame, plain: pd.Series | None = None) -> pd.Series:
-    # ``plain``: the names through normalise_location already (computed once per run)
+def _lookup(
+    gazetteer: pd.DataFrame, plain: pd.Series | None = None, *, venues: bool = False
+) -> pd.Series:
+    # ``plain``: the names through normalise_location already (computed once per run);
+    # ``venues``: the names without their venue forms ("the X", "X pub")
     plain = normalise_location(gazetteer["name"]) if plain is None else plain
-    names = strip_location_forms(plain, prefixes=False)[0]
+    names = strip_location_forms(plain, prefixes=False)[0] if venues else plain
     return (
         pd.DataFrame({"name": names, "area_code": gazetteer["area_code"].astype(str)})
         .loc[lambda f: f["name"] != ""]
@@ -157,10 +160,15 @@ def _site_column(site: pd.Series | None, text: pd.Series) -> np.ndarray:
 
 
 def _resolve(
-    keys: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float, plain: pd.Series | None = None
+    keys: pd.DataFrame,
+    gazetteer: pd.DataFrame,
+    min_score: float,
+    plain: pd.Series | None = None,
+    *,
+    venues: bool = False,
 ) -> pd.DataFrame:
     """Resolve unique ``(site, normalised text)`` keys; same index as ``keys``."""
-    lookup = _lookup(gazetteer, plain) if len(gazetteer) else pd.Series(dtype=object)
+    lookup = _lookup(gazetteer, plain, venues=venues) if len(gazetteer) else pd.Series(dtype=object)
     usable = keys["text"].map(lambda q: q not in UNUSABLE and len(q) >= 3)
     exact = {q: lookup[q] for q in keys.loc[usable, "text"].unique() if q in lookup.index}
     fuzzy_keys = keys.loc[usable & ~keys["text"].isin(exact.keys())]
@@ -204,8 +212,9 @@ def location_table(
     raw = pd.DataFrame({"site": _site_column(site, text), "text": _text_column(text)})
     raw = raw.drop_duplicates(ignore_index=True)
     texts = pd.Series(raw["text"].unique())
-    norm, rule = strip_location_forms(normalise_location(texts))
-    by_text = dict(zip(texts, zip(norm, rule, strict=True), strict=True))
+    norm, rule = strip_location_forms(normalise_location(texts), venues=False)
+    venue, venue_rule = strip_location_forms(norm, prefixes=False)
+    by_text = dict(zip(texts, zip(norm, rule, venue, venue_rule, strict=True), strict=True))
     raw["norm"] = [by_text[t][0] for t in raw["text"]]
     keys = (
         raw[["site", "norm"]].drop_duplicates(ignore_index=True).set_axis(["site", "text"], axis=1)
@@ -216,10 +225,40 @@ def location_table(
     table = resolved.reindex(pd.MultiIndex.from_arrays([raw["site"], raw["norm"]]))
     table.index = pd.MultiIndex.from_frame(raw[["site", "text"]])
     table["rule"] = [by_text[t][1] for t in raw["text"]]
+    table = _venue_fallback(table, raw, by_text, gazetteer, min_score, plain)
     table["rule"] = table["rule"].where(
         (table["reason"] == "") & _needed_rules(table, gazetteer, min_score, plain), ""
     )
     return table.astype(str)
+
+
+def _venue_fallback(table, raw, by_text, gazetteer, min_score, plain) -> pd.DataFrame:
+    """Try the venue forms ("the X", "X pub") only where the text found no name as typed.
+
+    Names are matched as typed first, so "The Green" still finds the venue
+    "The Green" rather than the street "Green"; an unmatched "Red Lion pub"
+    then finds "The Red Lion".
+    """
+    venue = np.array([by_text[t][2] for t in raw["text"]], dtype=object)
+    tried = (table["reason"].to_numpy() == "unmatched_location") & (venue != raw["norm"].to_numpy())
+    if not tried.any() or not len(gazetteer):
+        return table
+    keys = pd.DataFrame({"site": raw["site"].to_numpy()[tried], "text": venue[tried]})
+    keys = keys.drop_duplicates(ignore_index=True)
+    found = _resolve(keys, gazetteer, min_score, plain, venues=True)
+    found.index = pd.MultiIndex.from_frame(keys)
+    again = found.reindex(pd.MultiIndex.from_arrays([raw["site"].to_numpy()[tried], venue[tried]]))
+    hit = (again["reason"] == "").to_numpy()
+    rows = np.flatnonzero(tried)[hit]
+    table = table.copy()
+    for column in ("area_code", "method", "reason"):
+        table.iloc[rows, table.columns.get_loc(column)] = again[column].to_numpy()[hit]
+    extra = np.array([by_text[t][3] for t in raw["text"]], dtype=object)[rows]
+    before = table["rule"].to_numpy()[rows]
+    table.iloc[rows, table.columns.get_loc("rule")] = [
+        f"{b};{e}" if b else e for b, e in zip(before, extra, strict=True)
+    ]
+    return table
 
 
 def _needed_rules(
