@@ -157,7 +157,7 @@ class ServingPolicy(_Strict):
 
 
 class DriftPolicy(_Strict):
-    """When a source's weekly input counts as drifted (training/drift.py)."""
+    """When a source's weekly input counts as drifted (monitoring/drift.py)."""
 
     trailing_weeks: int = Field(26, ge=4)
     min_trailing_weeks: int = Field(8, ge=2)
@@ -174,7 +174,7 @@ class DriftPolicy(_Strict):
 
 
 class MonitoringPolicy(_Strict):
-    """Thresholds of the weekly monitoring cycle (training/monitoring.py)."""
+    """Thresholds of the weekly monitoring cycle (monitoring/monitoring.py)."""
 
     # Consecutive weekly breaches of one check before the model is flagged for review.
     breach_weeks: int = Field(3, ge=1)

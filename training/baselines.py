@@ -181,7 +181,8 @@ def _rows(grid: Grid, method: str, mu: np.ndarray) -> pd.DataFrame:
     target_idx = grid.origin_idx[:, None] + grid.horizons[None, :]
     inside = target_idx < grid.weeks.size
     safe = np.minimum(target_idx, grid.weeks.size - 1)
-    y = np.where(inside[None], grid.counts[:, safe], np.nan)
+    truth = grid.counts if grid.observed is None else grid.observed
+    y = np.where(inside[None], truth[:, safe], np.nan)
     y_ae = np.where(inside[None], grid.ae[:, safe], np.nan)
     origin = np.repeat(grid.origins.to_numpy(), n_h * n_a)
     horizon = np.tile(np.repeat(grid.horizons, n_a), n_o)

@@ -29,7 +29,7 @@ __all__ = [
 MISSING_COLUMNS = "missing column(s) {columns}"
 DUPLICATE_ROWS = "{n} duplicate (area_code, week_start) row(s), first {example}"
 NOT_MONDAY = "week_start must be a Monday, got {value}"
-NOT_FINITE = "values must be finite and non-negative, first bad row {row}"
+NOT_FINITE = "values must be non-negative (NaN = not covered), first bad row {row}"
 ORIGIN_OUTSIDE = "origin week {week} is not a week of the panel ({first} to {last})"
 BAD_HORIZONS = "horizons must be whole weeks between 1 and 52, got {horizons}"
 WEEK = pd.Timedelta(weeks=1)
@@ -41,11 +41,12 @@ class Grid:
 
     codes: np.ndarray  # area codes, sorted
     weeks: pd.DatetimeIndex  # every week of the panel
-    counts: np.ndarray  # violence, areas x weeks
-    ae: np.ndarray  # ae_assault, areas x weeks
+    counts: np.ndarray  # violence, areas x weeks; uncovered weeks carry the last observed
+    ae: np.ndarray  # ae_assault, areas x weeks; NaN where not covered
     origins: pd.DatetimeIndex  # sorted, unique
     origin_idx: np.ndarray  # column of each origin
     horizons: np.ndarray
+    observed: np.ndarray | None = None  # violence with NaN where not covered (the truth)
 
 
 def require_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
@@ -55,8 +56,25 @@ def require_columns(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> N
         raise SchemaError(name, MISSING_COLUMNS.format(columns=", ".join(missing)))
 
 
+def _carry_forward(counts: np.ndarray) -> np.ndarray:
+    """Carry each area's last observed count over its missing weeks (0 before the first)."""
+    seen = np.isfinite(counts)
+    if seen.all():
+        return counts
+    idx = np.where(seen, np.arange(counts.shape[1])[None, :], 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    carried = np.take_along_axis(np.where(seen, counts, 0.0), idx, axis=1)
+    return np.where(seen | (idx > 0) | seen[:, :1], carried, 0.0)
+
+
 def build_grid(panel: pd.DataFrame, origin_weeks: Iterable, horizons: Iterable[int]) -> Grid:
-    """Validate the panel and pivot it; missing (area, week) rows count as zero."""
+    """Validate the panel and pivot it; missing (area, week) rows count as zero.
+
+    NaN counts (weeks outside a source's coverage) are not zeros: the
+    baselines forecast from the last observed week carried over the gap
+    (``counts``), and the truth stays NaN (``observed``, ``ae``) so the gap
+    is never scored.
+    """
     require_columns(panel, "panel", ["area_code", "week_start", "violence", "ae_assault"])
     hz = np.array(sorted(set(int(h) for h in horizons)), dtype=int)
     if hz.size == 0 or hz.min() < 1 or hz.max() > 52:
@@ -77,7 +95,7 @@ def build_grid(panel: pd.DataFrame, origin_weeks: Iterable, horizons: Iterable[i
         raise SchemaError("panel", DUPLICATE_ROWS.format(n=int(dup.sum()), example=example))
     for column in ("violence", "ae_assault"):
         values = panel[column].to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+        bad = np.flatnonzero(np.isinf(values) | (values < 0))
         if bad.size:
             raise SchemaError("panel", NOT_FINITE.format(row=int(bad[0]) + 2), field=column)
     codes, area_idx = np.unique(panel["area_code"].astype(str).to_numpy(), return_inverse=True)
@@ -96,4 +114,4 @@ def build_grid(panel: pd.DataFrame, origin_weeks: Iterable, horizons: Iterable[i
             ORIGIN_OUTSIDE.format(week=week_out, first=weeks[0].date(), last=weeks[-1].date()),
             field="week_start",
         )
-    return Grid(codes, weeks, counts, ae, origins, origin_idx, hz)
+    return Grid(codes, weeks, _carry_forward(counts), ae, origins, origin_idx, hz, counts)

@@ -70,6 +70,16 @@ class SynthParams(_Strict):
         "majority global majority",
         description="audit_ethnic_band value whose violence police record differently.",
     )
+    patrol_operations: int = Field(
+        0, ge=0, description="Patrol operations sent to hotspots (the feedback loop; 0 = none)."
+    )
+    patrol_weeks: int = Field(16, ge=1, description="How long each patrol operation lasts.")
+    patrol_recording_uplift: float = Field(
+        0.5,
+        ge=0.0,
+        le=2.0,
+        description="Relative rise of police recording in a patrolled area.",
+    )
 
 
 class SourceParams(_Strict):
@@ -85,13 +95,26 @@ class SourceParams(_Strict):
         "stab/gunshot",
         "sexual assault",
     )
+    month_first: tuple[Literal["police", "istv", "ambulance", "council"], ...] = Field(
+        (),
+        description=(
+            "Sources whose slashed or dashed dates are month-first (MM/DD/YYYY); "
+            "the others are read day-first. ISO dates are ISO everywhere."
+        ),
+    )
 
 
 class LinkParams(_Strict):
     """How records without an area code are matched to an area."""
 
     fuzzy_min_score: float = Field(88.0, ge=0, le=100)
-    nearest_max_km: float = Field(1.5, gt=0)
+    nearest_max_km: float = Field(
+        1.5, gt=0, description="Reach of an area without a known area_km2 (no boundaries)."
+    )
+    reach_factor: float = Field(
+        1.5, gt=0, description="An area reaches this many times the radius of its area_km2."
+    )
+    reach_min_km: float = Field(0.5, gt=0, description="The least reach of any area.")
 
 
 class FeatureParams(_Strict):

@@ -21,6 +21,10 @@ Feature names (see :func:`describe_feature` for plain words):
 - ``woy_sin``, ``woy_cos``, ``holiday``: the target week's season and whether it
   holds a bank holiday in England.
 - ``horizon`` and the static covariates in :data:`STATIC_COLUMNS`.
+
+Weeks a source does not cover are missing (NaN) in the panel: lags there are
+missing, and means and neighbour means leave them out (missing when no week
+or neighbour is observed). LightGBM reads NaN as missing natively.
 """
 
 from __future__ import annotations
@@ -232,7 +236,8 @@ def _matrices(panel: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Index, dict[str
         "area_code"
     )
     wide = wide.sort_index()
-    missing = int(wide.isna().to_numpy().sum())
+    # NaN counts are weeks outside a source's coverage; only absent rows break the grid.
+    missing = wide.shape[0] * wide[TARGET].shape[1] - len(panel)
     if missing:
         raise SchemaError("panel", NOT_A_GRID.format(missing=missing))
     weeks = pd.DatetimeIndex(wide.index)
@@ -263,7 +268,7 @@ def _history_block(
     for column in NEIGHBOUR_COLUMNS:
         for name, values in history[column].items():
             if name != "mean_all":
-                block[f"nb_{column}_{name}"] = np.asarray(values @ spread.T)
+                block[f"nb_{column}_{name}"] = _neighbour_mean(values, spread)
     return {k: v.astype(np.float32).ravel() for k, v in block.items()}
 
 
@@ -274,18 +279,27 @@ def _history(
     out: dict[str, np.ndarray] = {}
     for lag in params.lags:
         out[f"lag{lag}"] = _at(mat, origins - (lag - 1))
-    csum = np.vstack([np.zeros((1, mat.shape[1])), np.cumsum(mat, axis=0)])
+    # Missing weeks (outside a source's coverage) are left out of every mean;
+    # a mean over no observed week is missing, never zero.
+    seen = np.isfinite(mat)
+    filled = np.where(seen, mat, 0.0)
+    zero = np.zeros((1, mat.shape[1]))
+    csum = np.vstack([zero, np.cumsum(filled, axis=0)])
+    ccount = np.vstack([zero, np.cumsum(seen, axis=0)])
     end = origins + 1
-    for window in params.windows:
-        start = np.maximum(end - window, 0)
-        out[f"mean{window}"] = (csum[end] - csum[start]) / (end - start)[:, None]
-    for half_life in params.ewm_half_lives:
-        decay = 0.5 ** (1.0 / half_life)
-        weighted = lfilter([1.0], [1.0, -decay], mat, axis=0)[origins]
-        weights = lfilter([1.0], [1.0, -decay], np.ones(mat.shape[0]))[origins]
-        out[f"ewm{half_life}"] = weighted / weights[:, None]
-    if expanding:
-        out["mean_all"] = csum[end] / end[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for window in params.windows:
+            start = np.maximum(end - window, 0)
+            n = ccount[end] - ccount[start]
+            out[f"mean{window}"] = np.where(n > 0, (csum[end] - csum[start]) / n, np.nan)
+        for half_life in params.ewm_half_lives:
+            decay = 0.5 ** (1.0 / half_life)
+            weighted = lfilter([1.0], [1.0, -decay], filled, axis=0)[origins]
+            weights = lfilter([1.0], [1.0, -decay], seen.astype(float), axis=0)[origins]
+            out[f"ewm{half_life}"] = np.where(weights > 0, weighted / weights, np.nan)
+        if expanding:
+            n = ccount[end]
+            out["mean_all"] = np.where(n > 0, csum[end] / n, np.nan)
     return out
 
 
@@ -295,6 +309,17 @@ def _at(mat: np.ndarray, idx: np.ndarray) -> np.ndarray:
     out = np.full((len(idx), mat.shape[1]), np.nan)
     out[ok] = mat[idx[ok]]
     return out
+
+
+def _neighbour_mean(values: np.ndarray, spread: sparse.csr_matrix) -> np.ndarray:
+    """Mean over each area's neighbours, of those whose value is not missing."""
+    seen = np.isfinite(values)
+    if seen.all():
+        return np.asarray(values @ spread.T)
+    total = np.asarray(np.where(seen, values, 0.0) @ spread.T)
+    share = np.asarray(seen.astype(float) @ spread.T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(share > 0, total / share, np.nan)
 
 
 def _neighbour_matrix(adjacency: pd.DataFrame, codes: pd.Index) -> sparse.csr_matrix:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import LinkParams, SourceParams
+from training.coverage import source_coverage
 from training.errors import LinkageError
 from training.link_geo import adjacency_from_boundaries, match_points
 from training.link_report import build_report, report_markdown
@@ -25,7 +26,8 @@ from training.sources._csv import QUARANTINE_COLUMNS, QUARANTINE_REASONS
 
 __all__ = [
     "QUARANTINE_REASONS", "RECORD_COLUMNS", "LINK_METHODS", "MSG_NO_SOURCES", "MSG_NO_REFERENCE",
-    "REFERENCE_FILE", "REFERENCE_DERIVED", "RawLayout", "LinkResult", "read_candidates",
+    "REFERENCE_FILE", "REFERENCE_DERIVED", "RESCUE_SWAPPED", "RawLayout", "LinkResult",
+    "read_candidates",
     "area_reference", "reference_data", "text_rows", "match_areas", "link_premises",
     "area_adjacency", "link_sources", "write_linked", "write_link_companions",
 ]  # fmt: skip
@@ -40,6 +42,7 @@ MSG_NO_REFERENCE = (
     "no area reference: reference/areas.csv is missing and there are no police "
     "records with area codes to derive one from"
 )
+RESCUE_SWAPPED = "repaired_swapped_coordinates"
 REFERENCE_FILE = "reference/areas.csv"
 REFERENCE_DERIVED = "derived from the area codes in the police records (no areas file)"
 # Quarantine ``field`` per source for (area code, coordinates, free text).
@@ -94,15 +97,18 @@ def read_candidates(layout: RawLayout, sources: SourceParams, step, raw_dir: Pat
     ``step(label)`` is called before each source; no source at all is a ``LinkageError``.
     """
     frames, quarantines, names = [], [], []
+    mf = set(sources.month_first)
     readers = [
         ("police", layout.police, lambda p: police_uk.read_police(
-            p, violent_crime_types=sources.violent_crime_types)),
-        ("istv", layout.istv, istv.read_istv),
+            p, violent_crime_types=sources.violent_crime_types, month_first="police" in mf)),
+        ("istv", layout.istv, lambda p: istv.read_istv(p, month_first="istv" in mf)),
         ("ambulance", layout.ambulance, lambda p: ambulance.read_ambulance(
-            p, assault_categories=sources.ambulance_assault_categories)),
+            p, assault_categories=sources.ambulance_assault_categories,
+            month_first="ambulance" in mf)),
         ("exclusions", layout.council, lambda p: council.read_exclusions(
-            p / "school_exclusions.csv")),
-        ("evictions", layout.council, lambda p: council.read_evictions(p / "evictions.csv")),
+            p / "school_exclusions.csv", month_first="council" in mf)),
+        ("evictions", layout.council, lambda p: council.read_evictions(
+            p / "evictions.csv", month_first="council" in mf)),
     ]  # fmt: skip
     for name, folder, reader in readers:
         if folder is None:
@@ -136,17 +142,21 @@ def text_rows(frame: pd.DataFrame) -> pd.Series:
 
 
 def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams, *, locations=None):
-    """Return (area_code, method, reason, field, value) arrays for ``frame``'s rows.
+    """Return (area_code, method, reason, field, value, rescue) arrays for ``frame``'s rows.
 
     By area code, else coordinates, else free text; ``reason`` is empty when linked.
-    ``locations`` is a ``training.link_text.location_table`` built from all the
-    run's text rows (the Dask path builds it once); without it the text rows of
-    ``frame`` are matched here.
+    ``rescue`` names the rules a linked row needed (``frame``'s own ``rescue``
+    from reading, plus ``repaired_swapped_coordinates`` and the location rules
+    of ``training.link_text``), ``;``-separated. ``locations`` is a
+    ``training.link_text.location_table`` built from all the run's text rows
+    (the Dask path builds it once); without it the text rows of ``frame`` are
+    matched here.
     """
     n = len(frame)
     code, method = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
     reason, fld = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
     value = np.full(n, "", dtype=object)
+    rule = np.full(n, "", dtype=object)
     fields = frame["source"].map(_FIELDS)
     has_code = (frame["area_code"] != "").to_numpy()
     known = frame["area_code"].isin(set(areas["area_code"])).to_numpy()
@@ -158,13 +168,14 @@ def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams, *, locati
     if has_xy.any():
         pts = frame.loc[has_xy]
         found = match_points(pts["latitude"], pts["longitude"], areas=areas,
-                             boundaries=boundaries, nearest_max_km=link.nearest_max_km)  # fmt: skip
+                             boundaries=boundaries, link=link)  # fmt: skip
         hit = found["area_code"].to_numpy() != ""
         idx = np.flatnonzero(has_xy)
         code[idx[hit]], method[idx[hit]] = (
             found["area_code"].to_numpy()[hit],
             found["method"].iat[0],
         )
+        rule[idx[found["swapped"].to_numpy()]] = RESCUE_SWAPPED
         miss = idx[~hit]
         reason[miss], fld[miss] = "outside_all_areas", fields.iloc[miss].str[1]
         value[miss] = (
@@ -185,7 +196,21 @@ def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams, *, locati
         code[idx], method[idx] = found["area_code"].to_numpy(), found["method"].to_numpy()
         reason[idx], fld[idx] = found["reason"].to_numpy(), fields.iloc[idx].str[2]
         value[idx] = texts.to_numpy()
-    return code, method, reason, fld, value
+        if "rule" in found:
+            rule[idx] = found["rule"].to_numpy()
+    return code, method, reason, fld, value, _join_rescues(frame, rule)
+
+
+def _join_rescues(frame: pd.DataFrame, rule: np.ndarray) -> np.ndarray:
+    read = (
+        frame["rescue"].fillna("").astype(str).to_numpy(dtype=object)
+        if "rescue" in frame
+        else np.full(len(frame), "", dtype=object)
+    )
+    both = (read != "") & (rule != "")
+    out = np.where(read != "", read, rule).astype(object)
+    out[both] = read[both] + ";" + rule[both]
+    return out
 
 
 def link_premises(layout: RawLayout, areas, boundaries, link: LinkParams):
@@ -196,8 +221,10 @@ def link_premises(layout: RawLayout, areas, boundaries, link: LinkParams):
         return counts, [], None
     premises, quarantine = council.read_premises(path)
     frame = premises.assign(source="premises", area_code="", location="")
-    code, method, reason, fld, value = match_areas(frame, areas, boundaries, pd.DataFrame(), link)
-    linked = premises.assign(area_code=code, link_method=method, source="premises")
+    code, method, reason, fld, value, rescue = match_areas(
+        frame, areas, boundaries, pd.DataFrame(), link
+    )
+    linked = premises.assign(area_code=code, link_method=method, source="premises", rescue=rescue)
     ok = reason == ""
     grouped = linked.loc[ok].groupby("area_code")["late"].agg(["size", "sum"])
     counts["premises"] = grouped["size"].reindex(counts.index, fill_value=0).astype("int64")
@@ -259,11 +286,17 @@ def link_sources(
     areas, reference = area_reference(layout, candidates)
     boundaries, gazetteer = reference_data(layout, areas)
     step("linking records")
-    code, method, reason, fld, value = match_areas(candidates, areas, boundaries, gazetteer, link)
+    code, method, reason, fld, value, rescue = match_areas(
+        candidates, areas, boundaries, gazetteer, link
+    )
     ok = reason == ""
-    records = candidates.loc[ok].assign(area_code=code[ok], link_method=method[ok])
+    records = candidates.loc[ok].assign(
+        area_code=code[ok], link_method=method[ok], rescue=rescue[ok]
+    )
+    rescued = records[["source", "rescue"]]
     is_day = records["grain"] == "day"
     week = records["date"] - pd.to_timedelta(records["date"].dt.weekday, unit="D")
+    coverage = source_coverage(records)
     records = records.assign(week_start=week.where(is_day))[RECORD_COLUMNS]
     bad = candidates.loc[~ok].assign(field=fld[~ok], value=value[~ok], reason=reason[~ok])
     step("licensed premises")
@@ -275,8 +308,9 @@ def link_sources(
     if premises is not None:
         names.append("premises")
         linked = pd.concat([linked, premises[["source", "link_method"]]], ignore_index=True)
+        rescued = pd.concat([rescued, premises[["source", "rescue"]]], ignore_index=True)
     step("adjacency and report")
-    report = build_report(linked, quarantine, sources=names)
+    report = build_report(linked, quarantine, sources=names, rescued=rescued, coverage=coverage)
     notes = [] if reference != REFERENCE_DERIVED else [f"area reference {reference}"]
     return LinkResult(
         records=records.reset_index(drop=True),

@@ -1,8 +1,13 @@
 """Gazetteer matching of free-text locations (street or venue names).
 
 Text is normalised (case, punctuation, whitespace, "on or near", common
-abbreviations), matched exactly first, then fuzzily with rapidfuzz: within the
-areas the record's A&E site serves, then city-wide.
+abbreviations), then stripped of the prefixes and connectors receptionists
+type (``LOCATION_RULES``: "outside", "o/s", "near", "opp", "junction of X and
+Y" -> X, ...) and of the venue forms ("the X", "X pub"; gazetteer names get
+the venue forms too), matched exactly first, then fuzzily with rapidfuzz:
+within the areas the record's A&E site serves, then city-wide. Each text
+keeps the name of the rule that changed it, so the linkage report can count
+the records each rule rescued.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
+from training.link_rules import LOCATION_RULES, VENUE_RULES, strip_location_forms
+
 __all__ = [
-    "ABBREVIATIONS", "UNUSABLE", "normalise_location", "catchments", "location_table",
+    "ABBREVIATIONS", "UNUSABLE", "LOCATION_RULES", "VENUE_RULES", "normalise_location",
+    "strip_location_forms", "catchments", "location_table",
     "lookup_locations", "match_locations",
 ]  # fmt: skip
 
@@ -49,6 +57,7 @@ def normalise_location(text: pd.Series) -> pd.Series:
         .str.lower()
         .str.replace(r"^\s*on or near\s+", "", regex=True)
         .str.replace(r"['\u2019`]", "", regex=True)
+        .str.replace(r"(?<=\w\w)\s*/\s*(?=\w\w)", " and ", regex=True)
         .str.replace("&", " and ", regex=False)
         .str.replace(r"[^a-z0-9]+", " ", regex=True)
         .str.strip()
@@ -57,8 +66,13 @@ def normalise_location(text: pd.Series) -> pd.Series:
     return out.str.replace(pattern, lambda m: ABBREVIATIONS[m.group(1)], regex=True)
 
 
-def _lookup(gazetteer: pd.DataFrame) -> pd.Series:
-    names = normalise_location(gazetteer["name"])
+def _lookup(
+    gazetteer: pd.DataFrame, plain: pd.Series | None = None, *, venues: bool = False
+) -> pd.Series:
+    # ``plain``: the names through normalise_location already (computed once per run);
+    # ``venues``: the names without their venue forms ("the X", "X pub")
+    plain = normalise_location(gazetteer["name"]) if plain is None else plain
+    names = strip_location_forms(plain, prefixes=False)[0] if venues else plain
     return (
         pd.DataFrame({"name": names, "area_code": gazetteer["area_code"].astype(str)})
         .loc[lambda f: f["name"] != ""]
@@ -145,9 +159,16 @@ def _site_column(site: pd.Series | None, text: pd.Series) -> np.ndarray:
     return site.fillna("").astype(str).to_numpy(dtype=object)
 
 
-def _resolve(keys: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float) -> pd.DataFrame:
+def _resolve(
+    keys: pd.DataFrame,
+    gazetteer: pd.DataFrame,
+    min_score: float,
+    plain: pd.Series | None = None,
+    *,
+    venues: bool = False,
+) -> pd.DataFrame:
     """Resolve unique ``(site, normalised text)`` keys; same index as ``keys``."""
-    lookup = _lookup(gazetteer) if len(gazetteer) else pd.Series(dtype=object)
+    lookup = _lookup(gazetteer, plain, venues=venues) if len(gazetteer) else pd.Series(dtype=object)
     usable = keys["text"].map(lambda q: q not in UNUSABLE and len(q) >= 3)
     exact = {q: lookup[q] for q in keys.loc[usable, "text"].unique() if q in lookup.index}
     fuzzy_keys = keys.loc[usable & ~keys["text"].isin(exact.keys())]
@@ -182,22 +203,87 @@ def location_table(
     """Resolve each distinct ``(site, text)`` once: the table :func:`lookup_locations` reads.
 
     Parameters are those of :func:`match_locations`. The result is indexed by
-    ``(site, text)`` (the text as given) with ``area_code``, ``method`` and
-    ``reason``. Built from all the records of a run, it gives every record
-    the answer :func:`match_locations` would (catchments need all of a
+    ``(site, text)`` (the text as given) with ``area_code``, ``method``,
+    ``reason`` and ``rule`` (the location rules without which the text would
+    not have linked). Built from all the records of a run, it gives every
+    record the answer :func:`match_locations` would (catchments need all of a
     site's records), so one table can serve many partitions.
     """
     raw = pd.DataFrame({"site": _site_column(site, text), "text": _text_column(text)})
     raw = raw.drop_duplicates(ignore_index=True)
-    raw["norm"] = normalise_location(raw["text"]).to_numpy()
+    texts = pd.Series(raw["text"].unique())
+    norm, rule = strip_location_forms(normalise_location(texts), venues=False)
+    venue, venue_rule = strip_location_forms(norm, prefixes=False)
+    by_text = dict(zip(texts, zip(norm, rule, venue, venue_rule, strict=True), strict=True))
+    raw["norm"] = [by_text[t][0] for t in raw["text"]]
     keys = (
         raw[["site", "norm"]].drop_duplicates(ignore_index=True).set_axis(["site", "text"], axis=1)
     )
-    resolved = _resolve(keys, gazetteer, min_score)
+    plain = normalise_location(gazetteer["name"]) if len(gazetteer) else None
+    resolved = _resolve(keys, gazetteer, min_score, plain)
     resolved.index = pd.MultiIndex.from_frame(keys)
     table = resolved.reindex(pd.MultiIndex.from_arrays([raw["site"], raw["norm"]]))
     table.index = pd.MultiIndex.from_frame(raw[["site", "text"]])
+    table["rule"] = [by_text[t][1] for t in raw["text"]]
+    table = _venue_fallback(table, raw, by_text, gazetteer, min_score, plain)
+    table["rule"] = table["rule"].where(
+        (table["reason"] == "") & _needed_rules(table, gazetteer, min_score, plain), ""
+    )
     return table.astype(str)
+
+
+def _venue_fallback(table, raw, by_text, gazetteer, min_score, plain) -> pd.DataFrame:
+    """Try the venue forms ("the X", "X pub") only where the text found no name as typed.
+
+    Names are matched as typed first, so "The Green" still finds the venue
+    "The Green" rather than the street "Green"; an unmatched "Red Lion pub"
+    then finds "The Red Lion".
+    """
+    venue = np.array([by_text[t][2] for t in raw["text"]], dtype=object)
+    tried = (table["reason"].to_numpy() == "unmatched_location") & (venue != raw["norm"].to_numpy())
+    if not tried.any() or not len(gazetteer):
+        return table
+    keys = pd.DataFrame({"site": raw["site"].to_numpy()[tried], "text": venue[tried]})
+    keys = keys.drop_duplicates(ignore_index=True)
+    found = _resolve(keys, gazetteer, min_score, plain, venues=True)
+    found.index = pd.MultiIndex.from_frame(keys)
+    again = found.reindex(pd.MultiIndex.from_arrays([raw["site"].to_numpy()[tried], venue[tried]]))
+    hit = (again["reason"] == "").to_numpy()
+    rows = np.flatnonzero(tried)[hit]
+    table = table.copy()
+    for column in ("area_code", "method", "reason"):
+        table.iloc[rows, table.columns.get_loc(column)] = again[column].to_numpy()[hit]
+    extra = np.array([by_text[t][3] for t in raw["text"]], dtype=object)[rows]
+    before = table["rule"].to_numpy()[rows]
+    table.iloc[rows, table.columns.get_loc("rule")] = [
+        f"{b};{e}" if b else e for b, e in zip(before, extra, strict=True)
+    ]
+    return table
+
+
+def _needed_rules(
+    table: pd.DataFrame, gazetteer: pd.DataFrame, min_score: float, plain: pd.Series | None
+) -> np.ndarray:
+    """Return where a linked text would not have linked without the location rules.
+
+    Without the rules means the text and the gazetteer normalised as before
+    the rules existed, matched exactly, or fuzzily city-wide.
+    """
+    texts = table.index.get_level_values("text")
+    fired = (table["rule"] != "").to_numpy() & (table["reason"] == "").to_numpy()
+    needed = np.zeros(len(table), dtype=bool)
+    if not fired.any() or not len(gazetteer):
+        return needed
+    names = normalise_location(gazetteer["name"]) if plain is None else plain
+    plain = normalise_location(pd.Series(texts[fired]))
+    lookup = pd.Series(gazetteer["area_code"].astype(str).to_numpy(), index=names.to_numpy())
+    lookup = lookup.loc[lookup.index != ""].groupby(level=0).agg(lambda s: tuple(sorted(set(s))))
+    unique = pd.Series(plain.unique())
+    exact = unique.isin(lookup.index)
+    fuzzy = _fuzzy(unique[~exact].tolist(), lookup, min_score) if (~exact).any() else {}
+    would = set(unique[exact]) | set(fuzzy)
+    needed[np.flatnonzero(fired)] = ~plain.isin(would).to_numpy()
+    return needed
 
 
 def lookup_locations(
@@ -245,7 +331,8 @@ def match_locations(
         Indexed like ``text``: ``area_code`` (empty when unmatched),
         ``method`` (``gazetteer_exact`` / ``gazetteer_fuzzy`` or empty) and
         ``reason`` (empty when matched, else ``no_location``,
-        ``ambiguous_location`` or ``unmatched_location``).
+        ``ambiguous_location`` or ``unmatched_location``) and ``rule`` (the
+        location rules that changed the text, ``;``-separated, or empty).
     """
     table = location_table(text, gazetteer, min_score=min_score, site=site)
     return lookup_locations(table, text, site)

@@ -1,4 +1,9 @@
-"""The area x ISO-week panel: every area, every week, explicit zeros.
+"""The area x ISO-week panel: every area, every week, explicit zeros where covered.
+
+An area-week of a source outside that source's coverage (``training.coverage``:
+before its first record, after its last, or in a gap inside its span) is
+missing (NaN) in the source's columns, never zero; so is the target when
+police or A&E (those the partnership provides) are not covered that week.
 
 ``violence`` (the target) is police violence plus A&E assault attendances,
 de-duplicated by area and day: on each area-day it is
@@ -10,11 +15,13 @@ cannot be matched by day, so they add to ``violence`` without de-duplication.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from training.coverage import SOURCE_PANEL_COLUMNS, TARGET_SOURCES, covered_weeks, source_coverage
 from training.disclosure import suppress_small
 from training.errors import LinkageError
 from training.sources.istv import WEAPON_METHODS
@@ -22,8 +29,10 @@ from training.sources.istv import WEAPON_METHODS
 __all__ = [
     "COUNT_COLUMNS",
     "PANEL_COLUMNS",
+    "COVERAGE_FILE",
     "MSG_UNKNOWN_AREAS",
     "build_panel",
+    "mask_uncovered",
     "write_panel",
     "read_panel",
     "read_panel_layer",
@@ -34,6 +43,7 @@ __all__ = [
 COUNT_COLUMNS = ["police_violence", "police_other", "ae_assault", "ae_weapon",
                  "ambulance_assault", "exclusions", "evictions"]  # fmt: skip
 PANEL_COLUMNS = ["area_code", "week_start", *COUNT_COLUMNS, "violence"]
+COVERAGE_FILE = "coverage.json"
 MSG_UNKNOWN_AREAS = "{n} records have area codes missing from the areas frame, e.g. {example!r}"
 
 
@@ -87,20 +97,33 @@ def _month_part(events: pd.DataFrame) -> pd.DataFrame:
     return spread.drop(columns=["date", "share"])
 
 
-def build_panel(records: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
+def build_panel(
+    records: pd.DataFrame,
+    areas: pd.DataFrame,
+    *,
+    expected_sources: tuple[str, ...] = (),
+    coverage: dict[str, dict] | None = None,
+) -> pd.DataFrame:
     """Count linked records per area and ISO week.
 
     Parameters
     ----------
     records : the linked records (``training.link.RECORD_COLUMNS``).
     areas : the area reference; every area gets a row for every week.
+    expected_sources : sources the partnership provides even if ``records``
+        holds none of theirs (the weekly cycle: a source that delivered
+        nothing is a gap, not zeros).
+    coverage : the sources' coverage (``training.coverage.source_coverage``)
+        when ``records`` are only part of the city's (the Dask path's area
+        blocks); default: from ``records``.
 
     Returns
     -------
     DataFrame
         ``PANEL_COLUMNS``: ``area_code`` (str), ``week_start`` (Monday,
         datetime64[ns]) and float64 counts, from the first to the last
-        observed week, sorted by area then week.
+        observed week, sorted by area then week; NaN outside a source's
+        coverage (see :func:`mask_uncovered`).
 
     Raises
     ------
@@ -127,7 +150,37 @@ def build_panel(records: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
     panel = weekly.reindex(grid, fill_value=0.0).astype("float64").reset_index()
     panel = panel[PANEL_COLUMNS].astype({"area_code": str})
     panel.columns.name = None
-    return panel
+    coverage = source_coverage(records) if coverage is None else coverage
+    return mask_uncovered(panel, coverage, expected_sources=expected_sources)
+
+
+def mask_uncovered(
+    panel: pd.DataFrame, coverage: dict[str, dict], *, expected_sources: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return ``panel`` with NaN in each source's columns outside its coverage.
+
+    Sources neither in ``coverage`` nor in ``expected_sources`` are not
+    provided at all: their columns stay zero. The target is NaN where any of
+    ``training.coverage.TARGET_SOURCES`` that is provided is not covered.
+    """
+    weeks = pd.DatetimeIndex(panel["week_start"])
+    unique = weeks.unique()
+    out = panel.copy()
+    target_ok = np.ones(len(out), dtype=bool)
+    provided = set(coverage) | set(expected_sources)
+    for source, columns in SOURCE_PANEL_COLUMNS.items():
+        if source not in provided:
+            continue
+        if source in coverage:
+            ok_weeks = unique[covered_weeks(coverage[source], unique)]
+            ok = np.asarray(weeks.isin(ok_weeks))
+        else:
+            ok = np.zeros(len(out), dtype=bool)
+        out.loc[~ok, list(columns)] = np.nan
+        if source in TARGET_SOURCES:
+            target_ok &= ok
+    out.loc[~target_ok, "violence"] = np.nan
+    return out
 
 
 def week_range(records: pd.DataFrame) -> pd.DatetimeIndex:
@@ -148,12 +201,16 @@ def write_panel(
     *,
     areas: pd.DataFrame | None = None,
     adjacency: pd.DataFrame | None = None,
+    coverage: dict[str, dict] | None = None,
 ) -> list[Path]:
-    """Write ``panel.parquet`` (and ``areas``/``adjacency`` parquet when given)."""
+    """Write ``panel.parquet`` (and ``areas``, ``adjacency``, ``coverage.json`` when given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "panel.parquet"]
     panel.to_parquet(written[0], index=False)
+    if coverage is not None:
+        written.append(out_dir / COVERAGE_FILE)
+        written[-1].write_text(json.dumps(coverage, indent=2) + "\n")
     for name, frame in (("areas", areas), ("adjacency", adjacency)):
         if frame is not None:
             written.append(out_dir / f"{name}.parquet")

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +35,19 @@ from training.synth_observe import (
     other_crime,
     seen_probabilities,
 )
+from training.synth_patrols import patrol_frame, plan_patrols
 from training.synth_places import build_places
 from training.synth_process import ProcessConstants, simulate_process, week_calendar
 from training.synth_records import write_ambulance, write_istv, write_police
 from training.synth_write import write_council, write_json, write_reference
 
-__all__ = ["PRESETS", "CitySummary", "Progress", "generate_city", "oracle_frame", "NOT_A_MONDAY"]
+__all__ = [
+    "PRESETS", "PATROL_FILE", "CitySummary", "Progress", "generate_city", "oracle_frame",
+    "NOT_A_MONDAY",
+]  # fmt: skip
+
+#: The patrol operations' truth, beside the oracle (``oracle/patrols.parquet``).
+PATROL_FILE = "patrols.parquet"
 
 #: (n_areas, n_weeks, n_districts) of each preset.
 PRESETS: dict[str, tuple[int, int, int]] = {
@@ -92,7 +99,15 @@ def _sizes(params: SynthParams) -> tuple[int, int, int]:
     return n_areas, n_weeks, min(n_districts, max(3, n_areas // 6))
 
 
-def oracle_frame(latent, places, obs: ObservationConstants) -> pd.DataFrame:
+def _patrolled(obs: ObservationConstants) -> ObservationConstants:
+    """Return the observation constants of an area under a patrol operation."""
+    rise = 1 + obs.patrol_recording_uplift
+    return replace(obs, p_police={k: min(v * rise, 0.95) for k, v in obs.p_police.items()})
+
+
+def oracle_frame(
+    latent, places, obs: ObservationConstants, patrolled: np.ndarray | None = None
+) -> pd.DataFrame:
     """Return the true one-week-ahead conditional expectations per area-week.
 
     ``expected_violence`` = lam_base * P(seen | base) + lam_late * P(seen | late),
@@ -103,6 +118,13 @@ def oracle_frame(latent, places, obs: ObservationConstants) -> pd.DataFrame:
     """
     seen = seen_probabilities(places, obs, latent)
     violence = latent.lam_base * seen["base"] + latent.lam_late * seen["late"]
+    if patrolled is not None and obs.patrol_recording_uplift > 0:
+        patrol = seen_probabilities(places, _patrolled(obs), latent)
+        violence = np.where(
+            patrolled,
+            latent.lam_base * patrol["base"] + latent.lam_late * patrol["late"],
+            violence,
+        )
     ae = (latent.lam_base + latent.lam_late) * seen["ae"]
     n_weeks, n_areas = violence.shape
     codes = places.areas["area_code"].to_numpy()
@@ -148,7 +170,9 @@ def generate_city(
     report("geometry", 1, 1)
     proc = ProcessConstants()
     obs = ObservationConstants(
-        recording_bias=params.recording_bias, recording_bias_group=params.recording_bias_group
+        recording_bias=params.recording_bias,
+        recording_bias_group=params.recording_bias_group,
+        patrol_recording_uplift=params.patrol_recording_uplift,
     )
     calendar = week_calendar(params.start, n_weeks, proc)
     latent = simulate_process(
@@ -156,7 +180,14 @@ def generate_city(
     )
     steps = ("reference", "police", "istv", "ambulance", "council", "oracle")
     report("writing", 0, len(steps))
-    incidents = observe_incidents(latent, places, obs, streams[3])
+    # Its own stream, so a city without patrols is the same as before they existed.
+    patrolled = plan_patrols(
+        latent.incidents,
+        operations=params.patrol_operations,
+        weeks=params.patrol_weeks,
+        rng=np.random.default_rng([params.seed, 8]),
+    )
+    incidents = observe_incidents(latent, places, obs, streams[3], patrolled=patrolled)
     write_reference(geo, places, out_dir)
     report("writing", 1, len(steps))
     violent = {
@@ -180,8 +211,12 @@ def generate_city(
     )  # fmt: skip
     report("writing", 5, len(steps))
     (out_dir / "oracle").mkdir(exist_ok=True)
-    oracle_frame(latent, places, obs).to_parquet(
+    oracle_frame(latent, places, obs, patrolled).to_parquet(
         out_dir / "oracle" / "expected_counts.parquet", index=False
+    )
+    codes = places.areas["area_code"].to_numpy()
+    patrol_frame(patrolled, codes, latent.weeks, obs.patrol_recording_uplift).to_parquet(
+        out_dir / "oracle" / PATROL_FILE, index=False
     )
     report("writing", 6, len(steps))
     end = latent.weeks[-1] + pd.Timedelta(days=6)
@@ -215,6 +250,7 @@ def generate_city(
             "holiday_weeks": calendar.loc[calendar["holiday"] != "", ["week_start", "holiday"]]
             .astype(str)
             .to_dict("records"),
+            "patrol_area_weeks": int(patrolled.sum()),
             "operations_started": int((np.diff(latent.operation.astype(int), axis=0) == 1).sum()),
         },
         out_dir / "city.json",

@@ -66,6 +66,9 @@ class ObservationConstants:
     other_crime_rate: float = 1.4  # police non-violent rows per area-week at the mean base
     recording_bias: float = 0.0
     recording_bias_group: str = "majority global majority"
+    # Relative rise of police recording in an area while a patrol operation
+    # covers it (observation only: patrols do not change the risk here).
+    patrol_recording_uplift: float = 0.0
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
@@ -154,9 +157,17 @@ def _groups(owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def observe_incidents(
-    latent: LatentProcess, places: Places, c: ObservationConstants, rng: np.random.Generator
+    latent: LatentProcess,
+    places: Places,
+    c: ObservationConstants,
+    rng: np.random.Generator,
+    *,
+    patrolled: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Expand latent counts into one row per incident with what each agency saw.
+
+    ``patrolled`` (weeks x areas, bool) marks the area-weeks under a patrol
+    operation, where police record ``1 + c.patrol_recording_uplift`` times as often.
 
     Returns columns ``week, area, late, day, minute, location_type, weapon,
     street, venue, police, ae, ambulance`` (``street``/``venue`` index rows of
@@ -193,6 +204,9 @@ def observe_incidents(
     sc_counts, sc_first = _groups(places.schools["area"].to_numpy(), n)
     venue = np.where(loc == 3, _pick_within(rng, area, sc_counts, sc_first), venue)
     pp = _police_by_area(places, c)[area, loc]
+    if patrolled is not None and c.patrol_recording_uplift > 0:
+        on = patrolled[week, area]
+        pp = np.where(on, np.minimum(pp * (1 + c.patrol_recording_uplift), 0.95), pp)
     pa = np.array([c.p_ae[k] for k in WEAPONS])[weapon]
     police = rng.random(m) < pp
     ae = rng.random(m) < pa

@@ -26,6 +26,7 @@ from governance.cards.schema import (
     ApprovalRecord,
     AuditEvent,
     ChangeSection,
+    Considerations,
     Decision,
     ExplanationSection,
     FairnessSection,
@@ -38,6 +39,7 @@ from governance.cards.schema import (
 )
 from governance.cards.sections import (
     check_rows,
+    data_limitations,
     data_section,
     evaluation_section,
     metric_changes,
@@ -57,6 +59,7 @@ from governance.registry import (
 )
 from training.errors import SchemaError
 from training.features import SENSITIVE_PREFIX
+from training.feedback import limitation_counts
 
 __all__ = ["CardInputs", "CardReview", "build_card", "collect_plots", "card_dir", "MISSING_INPUT"]
 
@@ -241,6 +244,15 @@ def _approval(inputs, tracking_uri, model, version, mv, tags, review, policy) ->
     )
 
 
+def _considerations(inputs: CardInputs, data, evaluation, checks) -> Considerations:
+    """Return the narrative's considerations plus coverage gaps and feedback-loop flags."""
+    found = narrative.considerations(data, evaluation, check_rows(checks))
+    if inputs.features is not None:
+        panel_dir = inputs.features.parent.parent / "03_panel"
+        found.limitations.extend(data_limitations(limitation_counts(panel_dir)))
+    return found
+
+
 def build_card(
     inputs: CardInputs,
     *,
@@ -320,7 +332,7 @@ def build_card(
             checks=check_rows(checks, category="shap"),
             plots=_plots(inputs, "explanations"),
         ),
-        considerations=narrative.considerations(data, evaluation, check_rows(checks)),
+        considerations=_considerations(inputs, data, evaluation, checks),
         human_oversight=narrative.human_oversight(policy),
         approval=approval,
         changes=_changes(inputs, client, model_name, version, tags, features),

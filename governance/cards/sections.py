@@ -30,6 +30,7 @@ __all__ = [
     "check_rows",
     "top_features",
     "metric_changes",
+    "data_limitations",
     "SUPPRESSION_RULE",
 ]
 
@@ -168,3 +169,32 @@ def metric_changes(current: dict[str, str], previous: dict[str, str]) -> list[Me
         change = None if now is None or before is None else now - before
         rows.append(MetricChange(metric=key, previous=before, current=now, change=change))
     return rows
+
+
+def data_limitations(counts: dict[str, Any]) -> list[str]:
+    """State coverage gaps and feedback-loop flags, with their counts, as limitations.
+
+    ``counts`` is ``training.feedback.limitation_counts`` of the panel layer.
+    """
+    lines = []
+    for source, gap in sorted((counts.get("coverage") or {}).items()):
+        spans = ", ".join(
+            g["from"] if g["from"] == g["to"] else f"{g['from']} to {g['to']}" for g in gap["gaps"]
+        )
+        lines.append(
+            f"Coverage gap: {source} has no records in {gap['missing']} of {gap['periods']} "
+            f"{gap['unit']}s of its span ({spans}); those weeks are missing, not zero, and are "
+            "neither trained on nor scored."
+        )
+    fb = counts.get("feedback")
+    if fb:
+        s = fb.get("settings", {})
+        lines.append(
+            f"Feedback loop: in {fb['areas_flagged']} of {fb['areas_tested']} areas tested the "
+            "police share of police-recorded violence plus A&E assaults rose beyond chance over "
+            f"the last {s.get('window_weeks')} weeks against the {s.get('baseline_weeks')} "
+            f"before ({fb['flagged_after_hotspot']} of them hotspots just before; false-alarm "
+            f"rate {fb['false_alarm_rate']:.0%} per area): their police records may follow "
+            "patrols rather than harm."
+        )
+    return lines

@@ -14,6 +14,7 @@ from harmcast.commands._common import (
     ParamsOption,
     RootOption,
     console,
+    err_console,
     fail_clearly,
     get_params,
 )
@@ -65,22 +66,39 @@ def ingest(
                                   progress=progress)  # fmt: skip
             written, engine = write_linked(result, params.paths.resolve("linked")), "pandas"
     table = Table(title="Linkage report (counts 1-4 shown as <5)")
-    for column in ("source", "records in", "linked", "match rate", "quarantined"):
-        table.add_column(column, justify="left" if column in ("source", "quarantined") else "right")
+    left = ("source", "rescued by", "quarantined")
+    for column in ("source", "records in", "linked", "match rate", "rescued by", "quarantined"):
+        table.add_column(column, justify="left" if column in left else "right")
     for source, entry in result.report.items():
         reasons = ", ".join(f"{k} {suppress_small(v)}" for k, v in entry["quarantined"].items())
+        saved = ", ".join(
+            f"{k} {suppress_small(v)}" for k, v in entry.get("rescued_by", {}).items()
+        )
         table.add_row(source, str(suppress_small(entry["records_in"])),
                       str(suppress_small(entry["linked"])), f"{entry['match_rate']:.1%}",
-                      reasons or "-")  # fmt: skip
+                      saved or "-", reasons or "-")  # fmt: skip
     console.print(table)
+    _warn_gaps({s: e["coverage"] for s, e in result.report.items() if "coverage" in e})
     console.print(f"area reference: {result.reference} ({len(result.areas)} areas)")
     console.print(f"engine: {engine}; wrote {len(written)} files to {written[0].parent}")
 
 
+def _warn_gaps(coverage: dict[str, dict]) -> None:
+    from training.coverage import describe_gaps
+
+    for line in describe_gaps(coverage):
+        err_console.print(f"[yellow]coverage gap[/] {line}: missing, not zero")
+
+
 def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
-    """Build the area x week panel from data/02_linked/ into data/03_panel/."""
+    """Build the area x week panel from data/02_linked/ into data/03_panel/.
+
+    Weeks a source does not cover are missing (not zero); each gap inside a
+    source's span is named in a warning and written to coverage.json.
+    """
     import pandas as pd
 
+    from training.coverage import source_coverage
     from training.errors import LinkageError
     from training.panel import build_panel, write_panel
 
@@ -94,20 +112,27 @@ def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
 
             step = panel_on_dask(params)
             summary, written, engine = step.summary, step.written, step.engine
+            _warn_gaps(summary.get("coverage") or {})
         else:
             areas = pd.read_parquet(linked / "areas.parquet")
             adjacency = pd.read_parquet(linked / "adjacency.parquet")
-            frame = build_panel(pd.read_parquet(linked / "records.parquet"), areas)
+            records = pd.read_parquet(linked / "records.parquet")
+            frame = build_panel(records, areas)
+            coverage = source_coverage(records)
             written = write_panel(frame, params.paths.resolve("panel"), areas=areas,
-                                  adjacency=adjacency)  # fmt: skip
+                                  adjacency=adjacency, coverage=coverage)  # fmt: skip
             weeks = frame["week_start"]
+            observed = frame.loc[frame["violence"].notna(), "week_start"].nunique()
             summary = {"areas": frame["area_code"].nunique(), "weeks": weeks.nunique(),
-                       "first": weeks.min(), "last": weeks.max(),
+                       "first": weeks.min(), "last": weeks.max(), "observed": observed,
                        "violence": frame["violence"].sum()}  # fmt: skip
             engine = "pandas"
+            _warn_gaps(coverage)
     console.print(
         f"panel: {summary['areas']} areas x {summary['weeks']} weeks "
-        f"({summary['first']:%Y-%m-%d} to {summary['last']:%Y-%m-%d}); "
+        f"({summary['first']:%Y-%m-%d} to {summary['last']:%Y-%m-%d}"
+        + (f"; target observed in {summary['observed']}" if "observed" in summary else "")
+        + "); "
         f"violence total {summary['violence']:,.0f}; engine: {engine}; wrote {written[0]}"
     )
 

@@ -47,8 +47,8 @@ def weekly(
     import pandas as pd
 
     from governance.policy import load_policy, project_policy_path
+    from monitoring.weekly_cycle import run_weekly
     from training.errors import ConfigError
-    from training.weekly_cycle import run_weekly
 
     params = get_params(params_file, root)
     with fail_clearly():

@@ -63,12 +63,15 @@ def test_unparseable_dates_are_quarantined_with_line_numbers(tmp_path):
         'S,2024-01-02 10:00,,other,street,"two\nlines"\n'
         "S,2024-13-40 10:00,,other,street,High Street\n"
         "S,2024-01-03 10:00,yesterday,other,street,High Street\n"
+        "S,,never,other,street,High Street\n"
     )
     records, quarantine = read_istv(tmp_path)
-    assert len(records) == 2
+    # an unreadable assault time is dated by the arrival time: only rows with neither go
+    assert records["row"].tolist() == [2, 3, 6]
+    assert records["rescue"].tolist() == ["", "", "dated_by_arrival_time"]
     assert quarantine[["row", "field", "value", "reason"]].values.tolist() == [
+        [7, "arrival_datetime", "", "missing_value"],
         [5, "arrival_datetime", "2024-13-40 10:00", "invalid_date"],
-        [6, "assault_datetime", "yesterday", "invalid_date"],
     ]
     assert set(quarantine["file"]) == {str(path)}
 

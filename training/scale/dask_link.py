@@ -24,6 +24,7 @@ import pandas as pd
 
 from training import link as pandas_link
 from training.config import DaskParams, LinkParams, SourceParams
+from training.coverage import source_coverage
 from training.errors import LinkageError
 from training.link_report import build_report
 from training.link_text import location_table
@@ -32,7 +33,7 @@ from training.sources._csv import QUARANTINE_COLUMNS
 
 __all__ = ["DaskLinkResult", "link_sources_dask"]
 
-_OUT = ("_code", "_method", "_reason", "_field", "_value")
+_OUT = ("_code", "_method", "_reason", "_field", "_value", "_rescue")
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,15 @@ def link_sources_dask(
         records = matched.map_partitions(_records, meta=_records(meta))
         del frame, candidates, shared  # the workers keep only the matched partitions
         bad = matched.loc[matched["_reason"] != ""].compute()
-        linked = records.groupby(["source", "link_method"]).size().compute()
+        ok = matched.loc[matched["_reason"] == ""]
+        linked, rescued, per_day = dask.compute(
+            records.groupby(["source", "link_method"]).size(),
+            ok.groupby(["source", "_rescue"]).size(),
+            records.groupby(["source", "date", "grain"]).size(),
+        )
     linked = linked.rename("n").reset_index()
+    rescued = rescued.rename("n").reset_index().rename(columns={"_rescue": "rescue"})
+    coverage = source_coverage(per_day.rename("n").reset_index())
     bad = bad.assign(field=bad["_field"], value=bad["_value"], reason=bad["_reason"])
     counts, premises_q, premises = pandas_link.link_premises(layout, areas, boundaries, link)
     areas = areas.merge(counts, left_on="area_code", right_index=True, how="left")
@@ -184,13 +192,17 @@ def link_sources_dask(
         names.append("premises")
         by_method = premises.groupby(["source", "link_method"]).size().rename("n").reset_index()
         linked = pd.concat([linked, by_method], ignore_index=True)
+        saved = premises.groupby(["source", "rescue"]).size().rename("n").reset_index()
+        rescued = pd.concat([rescued, saved], ignore_index=True)
     derived = reference == pandas_link.REFERENCE_DERIVED
     return DaskLinkResult(
         records=records,
         areas=areas.reset_index(drop=True),
         adjacency=pandas_link.area_adjacency(layout, areas, boundaries),
         quarantine=quarantine,
-        report=build_report(linked, quarantine, sources=names),
+        report=build_report(
+            linked, quarantine, sources=names, rescued=rescued, coverage=coverage
+        ),  # fmt: skip
         reference=reference,
         notes=[f"area reference {reference}"] if derived else [],
     )

@@ -4,7 +4,8 @@ Areas (sorted by code) are cut into blocks of ``DaskParams.partition_areas``;
 partition ``i`` of the records and of the panel holds block ``i``. Each block's
 panel is ``training.panel.build_panel`` on the block's records, put on the
 city-wide week range (a block's own records may span fewer weeks; its missing
-weeks are zeros, as in the pandas grid).
+weeks are zeros, as in the pandas grid), then masked where a source does not
+cover the week, with the city-wide coverage (``training.coverage``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,22 @@ import numpy as np
 import pandas as pd
 
 from training.config import DaskParams
+from training.coverage import source_coverage
 from training.errors import LinkageError
-from training.panel import COUNT_COLUMNS, MSG_UNKNOWN_AREAS, PANEL_COLUMNS, build_panel, week_range
+from training.panel import (
+    COUNT_COLUMNS,
+    MSG_UNKNOWN_AREAS,
+    PANEL_COLUMNS,
+    build_panel,
+    mask_uncovered,
+    week_range,
+)
 from training.scale.cluster import frame_config
 
-__all__ = ["BLOCK", "area_blocks", "partition_by_area", "build_panel_dask", "panel_meta"]
+__all__ = [
+    "BLOCK", "area_blocks", "partition_by_area", "build_panel_dask", "panel_meta",
+    "records_coverage",
+]  # fmt: skip
 
 #: The column (then index) that carries an area's block number.
 BLOCK = "_block"
@@ -62,8 +74,14 @@ def _week_bounds(part: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"first": [weeks[0]], "last": [weeks[-1]]})
 
 
+def records_coverage(records: dd.DataFrame) -> dict[str, dict]:
+    """Return the city-wide coverage of the linked records (one small count per day)."""
+    counts = records.groupby(["source", "date", "grain"]).size().compute()
+    return source_coverage(counts.rename("n").reset_index())
+
+
 def _panel_block(part: pd.DataFrame, blocks: pd.Series, weeks: pd.DatetimeIndex,
-                 partition_info: dict | None = None) -> pd.DataFrame:  # fmt: skip
+                 coverage: dict, partition_info: dict | None = None) -> pd.DataFrame:  # fmt: skip
     if partition_info is None:  # dask's meta probe
         return panel_meta()
     codes = blocks.index[blocks.to_numpy() == partition_info["number"]]
@@ -72,16 +90,21 @@ def _panel_block(part: pd.DataFrame, blocks: pd.Series, weeks: pd.DatetimeIndex,
         panel = pd.DataFrame(0.0, index=grid, columns=PANEL_COLUMNS[2:]).reset_index()
     else:
         records = part.reset_index(drop=True)
-        panel = build_panel(records, pd.DataFrame({"area_code": codes}))
+        panel = build_panel(records, pd.DataFrame({"area_code": codes}), coverage=coverage)
         panel = panel.set_index(["area_code", "week_start"]).reindex(grid, fill_value=0.0)
         panel = panel.reset_index()
+    panel = mask_uncovered(panel, coverage)
     panel = panel[PANEL_COLUMNS].astype({"area_code": str, "week_start": "datetime64[ns]"})
     panel.columns.name = None
     return panel.astype({c: "float64" for c in [*COUNT_COLUMNS, "violence"]})
 
 
 def build_panel_dask(
-    records: dd.DataFrame, areas: pd.DataFrame, *, params: DaskParams
+    records: dd.DataFrame,
+    areas: pd.DataFrame,
+    *,
+    params: DaskParams,
+    coverage: dict[str, dict] | None = None,
 ) -> dd.DataFrame:
     """Count linked records per area and ISO week, one partition per area block.
 
@@ -90,6 +113,7 @@ def build_panel_dask(
     records : the linked records (``training.link.RECORD_COLUMNS``).
     areas : the area reference; every area gets a row for every week.
     params : ``partition_areas`` (areas per block).
+    coverage : the records' coverage (default: :func:`records_coverage`).
 
     Returns
     -------
@@ -116,6 +140,7 @@ def build_panel_dask(
             raise LinkageError(MSG_NO_RECORDS)
         weeks = pd.date_range(bounds["first"].min(), bounds["last"].max(), freq="7D",
                               name="week_start").astype("datetime64[ns]")  # fmt: skip
+        coverage = records_coverage(records) if coverage is None else coverage
         by_area = partition_by_area(records, blocks)
-        return by_area.map_partitions(_panel_block, blocks, weeks, meta=panel_meta(),
+        return by_area.map_partitions(_panel_block, blocks, weeks, coverage, meta=panel_meta(),
                                       align_dataframes=False)  # fmt: skip

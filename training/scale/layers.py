@@ -11,6 +11,7 @@ never the whole frame.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -23,10 +24,11 @@ from training.config import Params
 from training.features import feature_columns
 from training.forecaster import Forecaster
 from training.link import RawLayout, write_link_companions
+from training.panel import COVERAGE_FILE
 from training.scale.cluster import describe_client, frame_config, shared_client
 from training.scale.dask_features import build_features_dask
 from training.scale.dask_link import DaskLinkResult, link_sources_dask
-from training.scale.dask_panel import build_panel_dask
+from training.scale.dask_panel import build_panel_dask, records_coverage
 from training.scale.dask_train import fit_forecaster_dask
 
 __all__ = [
@@ -158,17 +160,21 @@ def panel_on_dask(params: Params) -> DaskStep:
     adjacency = pd.read_parquet(linked / "adjacency.parquet")
     with shared_client(params.dask) as client:
         records = read_frame(linked / "records.parquet")
-        panel = build_panel_dask(records, areas, params=params.dask).persist()
+        coverage = records_coverage(records)
+        panel = build_panel_dask(records, areas, params=params.dask, coverage=coverage).persist()
         out.mkdir(parents=True, exist_ok=True)
         written = [write_frame(panel, out / "panel.parquet"), *_copy_reference(areas, adjacency,
                                                                                out)]  # fmt: skip
+        written.append(out / COVERAGE_FILE)
+        written[-1].write_text(json.dumps(coverage, indent=2) + "\n")
         weeks = panel["week_start"]
         n_areas, n_weeks, first, last, violence = dd.compute(
             panel["area_code"].nunique(), weeks.nunique(), weeks.min(), weeks.max(),
             panel["violence"].sum(),
         )  # fmt: skip
         summary = {"areas": int(n_areas), "weeks": int(n_weeks), "first": pd.Timestamp(first),
-                   "last": pd.Timestamp(last), "violence": float(violence)}  # fmt: skip
+                   "last": pd.Timestamp(last), "violence": float(violence),
+                   "coverage": coverage}  # fmt: skip
         return DaskStep(describe_client(client), written, summary=summary)
 
 

@@ -23,6 +23,7 @@ CANDIDATE_COLUMNS = [
     "site",
     "file",
     "row",
+    "rescue",
 ]
 
 
@@ -40,8 +41,13 @@ def candidates(
     longitude: pd.Series | None = None,
     location: pd.Series | None = None,
     site: pd.Series | None = None,
+    rescue: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Assemble a source's valid rows into the common frame the linker reads."""
+    """Assemble a source's valid rows into the common frame the linker reads.
+
+    ``rescue`` names, per row, the reading rule without which the row would
+    have been quarantined (``""`` for none); the linkage report counts them.
+    """
     blank = pd.Series("", index=frame.index, dtype=str)
     nan = pd.Series(float("nan"), index=frame.index, dtype="float64")
     return pd.DataFrame(
@@ -59,6 +65,7 @@ def candidates(
             "site": (site if site is not None else blank).astype(str).str.strip(),
             "file": frame[FILE_COL].astype(str),
             "row": frame[ROW_COL].astype("int64"),
+            "rescue": (rescue if rescue is not None else blank).astype(str),
         },
         index=frame.index,
     ).reset_index(drop=True)

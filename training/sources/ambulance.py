@@ -9,7 +9,6 @@ import pandera.pandas as pa
 
 from training.sources._candidates import candidates, split_coordinates
 from training.sources._csv import (
-    check_datetime,
     check_float_range,
     check_not_empty,
     parse_float,
@@ -17,11 +16,13 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
+from training.sources._dates import split_dates
 
 __all__ = ["AMBULANCE_COLUMNS", "AMBULANCE_SCHEMA", "AMBULANCE_FILE", "read_ambulance"]
 
 AMBULANCE_FILE = "callouts.csv"
 AMBULANCE_COLUMNS = ["incident_id", "incident_datetime", "latitude", "longitude", "category"]
+
 
 AMBULANCE_SCHEMA = pa.DataFrameSchema(
     {
@@ -30,14 +31,10 @@ AMBULANCE_SCHEMA = pa.DataFrameSchema(
             description="Incident reference, unique in the file.",
         ),
         "incident_datetime": pa.Column(
-            checks=[
-                pa.Check(check_not_empty, name="missing_value"),
-                pa.Check(
-                    check_datetime("%Y-%m-%d %H:%M", r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"),
-                    name="invalid_date",
-                ),
-            ],
-            description="Time of the call, YYYY-MM-DD HH:MM.",
+            checks=pa.Check(check_not_empty, name="missing_value"),
+            description=(
+                "Time of the call (ISO 8601 or DD/MM/YYYY HH:MM; unreadable: invalid_date)."
+            ),
         ),
         "latitude": pa.Column(
             checks=pa.Check(check_float_range(-90, 90), name="invalid_coordinates"),
@@ -58,7 +55,7 @@ AMBULANCE_SCHEMA = pa.DataFrameSchema(
 
 
 def read_ambulance(
-    folder: Path, *, assault_categories: tuple[str, ...]
+    folder: Path, *, assault_categories: tuple[str, ...], month_first: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``callouts.csv`` in ``folder``.
 
@@ -66,6 +63,7 @@ def read_ambulance(
     ----------
     folder : the ambulance folder.
     assault_categories : call categories counted as assaults (lower case).
+    month_first : the partner writes ``MM/DD/YYYY`` (``sources.month_first``).
 
     Returns
     -------
@@ -75,6 +73,10 @@ def read_ambulance(
     path = Path(folder) / AMBULANCE_FILE
     frame = read_csv_files([path] if path.exists() else [], AMBULANCE_COLUMNS, pattern=str(path))
     valid, quarantine = validate_rows(frame, AMBULANCE_SCHEMA, source="ambulance")
+    valid, date, rescue, bad_date = split_dates(
+        valid, "incident_datetime", source="ambulance", month_first=month_first
+    )
+    valid = valid.assign(_date=date, _rescue=rescue)
     valid, bad_xy = split_coordinates(valid, source="ambulance", lat="latitude", lon="longitude")
     duplicate = valid["incident_id"].str.strip().duplicated(keep="first")
     dup_q = quarantine_rows(
@@ -86,13 +88,12 @@ def read_ambulance(
         valid,
         source="ambulance",
         record_id=valid["incident_id"].str.strip(),
-        date=pd.to_datetime(
-            valid["incident_datetime"].str.strip(), format="%Y-%m-%d %H:%M"
-        ).dt.normalize(),
+        date=valid["_date"],
         grain="day",
         category=category,
         is_violence=category.isin([c.lower() for c in assault_categories]),
         latitude=parse_float(valid["latitude"]),
         longitude=parse_float(valid["longitude"]),
+        rescue=valid["_rescue"],
     )
-    return records, pd.concat([quarantine, bad_xy, dup_q], ignore_index=True)
+    return records, pd.concat([quarantine, bad_date, bad_xy, dup_q], ignore_index=True)

@@ -11,7 +11,6 @@ from training.sources._candidates import candidates, split_coordinates
 from training.sources._csv import (
     FILE_COL,
     ROW_COL,
-    check_datetime,
     check_float_range,
     check_not_empty,
     check_pattern,
@@ -19,6 +18,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
+from training.sources._dates import split_dates
 
 __all__ = [
     "EXCLUSIONS_SCHEMA",
@@ -32,9 +32,8 @@ __all__ = [
 _DATE = pa.Column(
     checks=[
         pa.Check(check_not_empty, name="missing_value"),
-        pa.Check(check_datetime("%Y-%m-%d", r"\d{4}-\d{2}-\d{2}"), name="invalid_date"),
     ],
-    description="Day of the event, YYYY-MM-DD.",
+    description="Day of the event (ISO 8601 or DD/MM/YYYY; unreadable: invalid_date).",
 )
 _AREA = pa.Column(
     checks=pa.Check(check_not_empty, name="missing_value"),
@@ -87,41 +86,55 @@ def _row_ids(frame: pd.DataFrame) -> pd.Series:
     return frame[FILE_COL].map(lambda p: Path(p).stem) + ":" + frame[ROW_COL].astype(str)
 
 
-def _read(path: Path, columns: list[str], schema: pa.DataFrameSchema, source: str):
+def _read(
+    path: Path,
+    columns: list[str],
+    schema: pa.DataFrameSchema,
+    source: str,
+):
     frame = read_csv_files([path] if path.exists() else [], columns, pattern=str(path))
     return validate_rows(frame, schema, source=source)
 
 
-def read_exclusions(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dated(valid: pd.DataFrame, quarantine: pd.DataFrame, source: str, month_first: bool):
+    valid, date, rescue, bad = split_dates(valid, "date", source=source, month_first=month_first)
+    return valid, date, rescue, pd.concat([quarantine, bad], ignore_index=True)
+
+
+def read_exclusions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``school_exclusions.csv`` into day-grain candidates and quarantine."""
-    valid, quarantine = _read(
-        Path(path), ["area_code", "date", "exclusion_type"], EXCLUSIONS_SCHEMA, "exclusions"
-    )
+    columns = ["area_code", "date", "exclusion_type"]
+    valid, quarantine = _read(Path(path), columns, EXCLUSIONS_SCHEMA, "exclusions")
+    valid, date, rescue, quarantine = _dated(valid, quarantine, "exclusions", month_first)
     records = candidates(
         valid,
         source="exclusions",
         record_id=_row_ids(valid),
-        date=pd.to_datetime(valid["date"].str.strip(), format="%Y-%m-%d"),
+        date=date,
         grain="day",
         category=valid["exclusion_type"].str.strip().str.lower(),
         is_violence=pd.Series(False, index=valid.index),
         area_code=valid["area_code"],
+        rescue=rescue,
     )
     return records, quarantine
 
 
-def read_evictions(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_evictions(path: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``evictions.csv`` into day-grain candidates and quarantine."""
-    valid, quarantine = _read(Path(path), ["area_code", "date"], EVICTIONS_SCHEMA, "evictions")
+    columns = ["area_code", "date"]
+    valid, quarantine = _read(Path(path), columns, EVICTIONS_SCHEMA, "evictions")
+    valid, date, rescue, quarantine = _dated(valid, quarantine, "evictions", month_first)
     records = candidates(
         valid,
         source="evictions",
         record_id=_row_ids(valid),
-        date=pd.to_datetime(valid["date"].str.strip(), format="%Y-%m-%d"),
+        date=date,
         grain="day",
         category=pd.Series("eviction", index=valid.index),
         is_violence=pd.Series(False, index=valid.index),
         area_code=valid["area_code"],
+        rescue=rescue,
     )
     return records, quarantine
 

@@ -1,6 +1,9 @@
 """NHS ISTV (information sharing to tackle violence) A&E files, one per site.
 
-The assault date is ``assault_datetime`` when given, else the arrival date.
+The assault date is ``assault_datetime`` when readable, else the arrival date;
+a row whose arrival time is unreadable but whose assault time is fine is kept
+(and counted as rescued), and the other way round. Only a row with neither
+readable is quarantined. Dates are read by ``training.sources._dates``.
 The minimum data set is anonymised: no patient identifier exists, and only the
 columns below are read.
 """
@@ -16,13 +19,16 @@ from training.sources._candidates import candidates
 from training.sources._csv import (
     FILE_COL,
     ROW_COL,
-    check_datetime,
     check_not_empty,
+    empty_quarantine,
+    quarantine_rows,
     read_csv_files,
     validate_rows,
 )
+from training.sources._dates import RESCUE_DAY_FIRST, read_datetimes
 
-__all__ = ["ISTV_COLUMNS", "ISTV_SCHEMA", "ISTV_PATTERN", "WEAPON_METHODS", "read_istv"]
+__all__ = ["ISTV_COLUMNS", "ISTV_SCHEMA", "ISTV_PATTERN", "WEAPON_METHODS", "read_istv",
+           "RESCUE_DAY_FIRST", "RESCUE_ASSAULT_TIME", "RESCUE_ARRIVAL_TIME"]  # fmt: skip
 
 ISTV_PATTERN = "*.csv"
 ISTV_COLUMNS = [
@@ -34,21 +40,9 @@ ISTV_COLUMNS = [
     "location_description",
 ]
 WEAPON_METHODS = ("knife/sharp object", "firearm")
-_DT_FMT, _DT_RE = "%Y-%m-%d %H:%M", r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"
 
 ISTV_SCHEMA = pa.DataFrameSchema(
     {
-        "arrival_datetime": pa.Column(
-            checks=[
-                pa.Check(check_not_empty, name="missing_value"),
-                pa.Check(check_datetime(_DT_FMT, _DT_RE), name="invalid_date"),
-            ],
-            description="Arrival at the emergency department, YYYY-MM-DD HH:MM.",
-        ),
-        "assault_datetime": pa.Column(
-            checks=pa.Check(check_datetime(_DT_FMT, _DT_RE, allow_empty=True), name="invalid_date"),
-            description="When the assault happened, YYYY-MM-DD HH:MM; may be empty.",
-        ),
         "assault_method": pa.Column(
             checks=pa.Check(check_not_empty, name="missing_value"),
             description="body part, blunt object, knife/sharp object, firearm, other, unknown.",
@@ -57,10 +51,32 @@ ISTV_SCHEMA = pa.DataFrameSchema(
     strict=False,
     name="istv",
 )
+#: Rescue rules counted in the linkage report.
+RESCUE_ASSAULT_TIME = "dated_by_assault_time"
+RESCUE_ARRIVAL_TIME = "dated_by_arrival_time"
 
 
-def read_istv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dates(frame: pd.DataFrame, *, month_first: bool):
+    """Return ``(date, rescue, unreadable)`` for ISTV rows (see the module docstring)."""
+    assault_text = frame["assault_datetime"].str.strip()
+    arrival, arrival_df = read_datetimes(frame["arrival_datetime"], month_first=month_first)
+    assault, assault_df = read_datetimes(assault_text, month_first=month_first)
+    date = assault.fillna(arrival).dt.normalize()
+    rescue = pd.Series("", index=frame.index, dtype=object)
+    used = assault.notna()
+    rescue[assault_df.where(used, arrival_df)] = RESCUE_DAY_FIRST
+    rescue[arrival.isna() & used] = RESCUE_ASSAULT_TIME
+    rescue[(assault_text != "") & ~used & arrival.notna()] = RESCUE_ARRIVAL_TIME
+    return date, rescue, date.isna()
+
+
+def read_istv(folder: Path, *, month_first: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every ISTV site file in ``folder``.
+
+    Parameters
+    ----------
+    folder : the ISTV folder (one CSV per site).
+    month_first : the partner writes ``MM/DD/YYYY`` (``sources.month_first``).
 
     Returns
     -------
@@ -77,9 +93,16 @@ def read_istv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     files = sorted(Path(folder).glob(ISTV_PATTERN))
     frame = read_csv_files(files, ISTV_COLUMNS, pattern=f"{folder}/{ISTV_PATTERN}")
     valid, quarantine = validate_rows(frame, ISTV_SCHEMA, source="istv")
-    arrival = pd.to_datetime(valid["arrival_datetime"].str.strip(), format=_DT_FMT)
-    assault = pd.to_datetime(valid["assault_datetime"].str.strip(), format=_DT_FMT, errors="coerce")
-    when = assault.fillna(arrival).dt.normalize()
+    when, rescue, unreadable = _dates(valid, month_first=month_first)
+    blank = valid["arrival_datetime"].str.strip() == ""
+    dropped = [
+        quarantine_rows(valid, unreadable & blank, source="istv",
+                        field="arrival_datetime", reason="missing_value"),
+        quarantine_rows(valid, unreadable & ~blank, source="istv",
+                        field="arrival_datetime", reason="invalid_date"),
+    ]  # fmt: skip
+    quarantine = pd.concat([empty_quarantine(), quarantine, *dropped], ignore_index=True)
+    valid, when, rescue = valid.loc[~unreadable], when.loc[~unreadable], rescue.loc[~unreadable]
     method = valid["assault_method"].str.strip().str.lower()
     record_id = valid[FILE_COL].map(lambda p: Path(p).stem) + ":" + valid[ROW_COL].astype(str)
     records = candidates(
@@ -92,5 +115,6 @@ def read_istv(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         is_violence=pd.Series(True, index=valid.index),
         location=valid["location_description"],
         site=valid["site_code"],
+        rescue=rescue,
     )
     return records, quarantine

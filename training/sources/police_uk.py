@@ -26,6 +26,7 @@ from training.sources._csv import (
     read_csv_files,
     validate_rows,
 )
+from training.sources._dates import split_dates
 
 __all__ = ["POLICE_COLUMNS", "POLICE_SCHEMA", "POLICE_PATTERN", "read_police"]
 
@@ -59,9 +60,11 @@ POLICE_SCHEMA = pa.DataFrameSchema(
             required=False,
             checks=[
                 pa.Check(check_not_empty, name="missing_value"),
-                pa.Check(check_datetime("%Y-%m-%d", r"\d{4}-\d{2}-\d{2}"), name="invalid_date"),
             ],
-            description="Day of the offence, YYYY-MM-DD (force extracts only).",
+            description=(
+                "Day of the offence, ISO 8601 or DD/MM/YYYY (force extracts only; "
+                "unreadable: invalid_date)."
+            ),
         ),
         "Crime type": pa.Column(
             checks=pa.Check(check_not_empty, name="missing_value"),
@@ -89,29 +92,38 @@ def _has_date_column(path: Path) -> bool:
     return DATE_COLUMN in [h.strip() for h in header]
 
 
-def _read_group(files: list[Path], *, day_grain: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_group(
+    files: list[Path], *, day_grain: bool, month_first: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     required = [*POLICE_COLUMNS, DATE_COLUMN] if day_grain else POLICE_COLUMNS
     frame = read_csv_files(files, required, pattern=POLICE_PATTERN)
     valid, quarantine = validate_rows(frame, POLICE_SCHEMA, source="police")
+    parts = [quarantine]
+    if day_grain:
+        valid, date, rescue, bad_date = split_dates(
+            valid, DATE_COLUMN, source="police", month_first=month_first
+        )
+        parts.append(bad_date)
+        valid = valid.assign(_date=date, _rescue=rescue)
     valid, bad_xy = split_coordinates(valid, source="police", lat="Latitude", lon="Longitude")
-    parts = [quarantine, bad_xy]
+    parts.append(bad_xy)
     month = pd.to_datetime(valid["Month"].str.strip(), format="%Y-%m")
     if day_grain:
-        date = pd.to_datetime(valid[DATE_COLUMN].str.strip(), format="%Y-%m-%d")
-        mismatch = date.dt.to_period("M") != month.dt.to_period("M")
+        date = valid["_date"]
+        mismatch = (date.dt.year != month.dt.year) | (date.dt.month != month.dt.month)
         parts.append(
             quarantine_rows(
                 valid, mismatch, source="police", field=DATE_COLUMN, reason="month_date_mismatch"
             )
         )
-        valid, date = valid.loc[~mismatch], date.loc[~mismatch]
+        valid = valid.loc[~mismatch]
     else:
-        date = month
-    return valid.assign(_date=date), pd.concat(parts, ignore_index=True)
+        valid = valid.assign(_date=month, _rescue="")
+    return valid, pd.concat(parts, ignore_index=True)
 
 
 def read_police(
-    folder: Path, *, violent_crime_types: tuple[str, ...]
+    folder: Path, *, violent_crime_types: tuple[str, ...], month_first: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every police.uk street file under ``folder``.
 
@@ -119,6 +131,7 @@ def read_police(
     ----------
     folder : a police.uk download folder (``YYYY-MM/YYYY-MM-<force>-street.csv``).
     violent_crime_types : crime types counted as violence.
+    month_first : a force extract's ``Date`` is ``MM/DD/YYYY`` (``sources.month_first``).
 
     Returns
     -------
@@ -140,7 +153,7 @@ def read_police(
     for group, day_grain in ((month_files, False), (day_files, True)):
         if not group:
             continue
-        valid, quarantine = _read_group(group, day_grain=day_grain)
+        valid, quarantine = _read_group(group, day_grain=day_grain, month_first=month_first)
         quarantines.append(quarantine)
         crime_id = valid["Crime ID"].str.strip()
         made_id = valid[FILE_COL].map(lambda p: Path(p).name) + ":" + valid[ROW_COL].astype(str)
@@ -157,6 +170,7 @@ def read_police(
                 latitude=parse_float(valid["Latitude"]),
                 longitude=parse_float(valid["Longitude"]),
                 location=valid["Location"],
+                rescue=valid["_rescue"],
             ).assign(area_name=valid["LSOA name"].str.strip().to_numpy())
         )
     records = pd.concat(frames, ignore_index=True)

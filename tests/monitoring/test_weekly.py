@@ -18,15 +18,15 @@ import pytest
 from registry_setup import build_layers, publish_version
 
 from governance.policy import load_policy
+from monitoring.monitoring import read_log
+from monitoring.weekly import MSG_WEEK_GAP, MSG_WEEK_IN_PANEL
+from monitoring.weekly_cycle import MONITORING_DIR, REVIEW_FILE, refresh_snapshot, run_weekly
+from monitoring.weekly_slice import split_weeks
 from training.config import ModelParams, load_params
 from training.errors import LinkageError
 from training.features import feature_columns
 from training.model import fit_forecaster
-from training.monitoring import read_log
 from training.panel import read_panel
-from training.weekly import MSG_WEEK_GAP, MSG_WEEK_IN_PANEL
-from training.weekly_cycle import MONITORING_DIR, REVIEW_FILE, refresh_snapshot, run_weekly
-from training.weekly_slice import split_weeks
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,10 @@ def test_panel_grows_one_week_per_cycle_keeping_earlier_rows(replay):
 def test_every_week_is_scored_and_logged(replay):
     entries = read_log(replay["root"] / MONITORING_DIR / "monitoring.jsonl")
     assert [e["week"] for e in entries] == [f"{w:%Y-%m-%d}" for w, _ in replay["weeks"]]
-    assert all(e["score"] is not None and e["score"]["sum_y"] > 0 for e in entries)
+    # an outage week's target is missing (A&E delivered nothing): not scored, not zeros
+    scored = [e for k, e in enumerate(entries) if k not in OUTAGE]
+    assert all(e["score"] is not None and e["score"]["sum_y"] > 0 for e in scored)
+    assert all(entries[k]["score"] is None and entries[k]["gaps"] == ["istv"] for k in OUTAGE)
     assert all(e["snapshot_origin"] == e["week"] for e in entries)
     assert all(e["snapshot_refreshed"] and e["snapshot_model_version"] == "1" for e in entries)
     html = (replay["root"] / MONITORING_DIR / "monitoring_report.html").read_text()

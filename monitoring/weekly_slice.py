@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.errors import SchemaError
+from training.sources._dates import parse_datetimes
 
 __all__ = ["split_weeks", "week_of", "MSG_NO_DATE_COLUMN", "MSG_TOO_FEW_WEEKS"]
 
@@ -30,13 +31,14 @@ _STATIC = ("reference", "oracle", "council/licensed_premises.csv", "city.json")
 
 def week_of(dates: pd.Series) -> pd.Series:
     """Monday of each date's ISO week (NaT where the text is not a date)."""
-    day = pd.to_datetime(dates.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    day = parse_datetimes(dates).dt.normalize()
     return day - pd.to_timedelta(day.dt.weekday, unit="D")
 
 
 def _istv_date(frame: pd.DataFrame) -> pd.Series:
     assault = frame["assault_datetime"].str.strip()
-    return assault.where(assault != "", frame["arrival_datetime"])
+    readable = parse_datetimes(assault).notna()
+    return assault.where(readable, frame["arrival_datetime"])
 
 
 def _column(name: str) -> Callable[[pd.DataFrame], pd.Series]:

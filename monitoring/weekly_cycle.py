@@ -33,11 +33,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from governance.policy import Policy
-from training.atomic import commit_files, discard_files, stage_files
-from training.config import Params, tracking_uri
-from training.drift import source_drift
-from training.errors import HarmcastError, SchemaError
-from training.monitoring import (
+from monitoring.drift import source_drift
+from monitoring.monitoring import (
     LOG_FILE,
     clean_json,
     judge_window,
@@ -45,10 +42,14 @@ from training.monitoring import (
     read_log,
     review_reasons,
 )
-from training.monitoring import score_forecast as _score
-from training.monitoring_report import REPORT_FILE, render_report
+from monitoring.monitoring import score_forecast as _score
+from monitoring.monitoring_report import REPORT_FILE, render_report
+from monitoring.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_week
+from training.atomic import commit_files, discard_files, stage_files
+from training.config import Params, tracking_uri
+from training.errors import HarmcastError, SchemaError
+from training.feedback import FeedbackSettings, feedback_summary, flagged_rows, recording_shift
 from training.panel import read_panel_layer
-from training.weekly import MSG_NOT_A_FOLDER, WeekIngest, append_week, link_week
 
 if TYPE_CHECKING:
     from serving.approval import ApprovedModel
@@ -257,14 +258,26 @@ def _judge_week(
                          baseline_rates=baseline, drifted=drifted,
                          policy=mon.drift)  # fmt: skip
     breaches += [f"drift.{d['source']}.{b}" for d in drift for b in d["breaches"]]
+    feedback = _feedback(grown, ingest.week)
     entry = {
         "week": f"{ingest.week:%Y-%m-%d}", "delivery": str(week_dir),
         "records": int(len(ingest.records)), "quarantined": int(len(ingest.quarantine)),
         "outside_week": ingest.outside_week, "month_grain": ingest.month_grain, "score": score,
-        "window": window, "drift": drift, "breaches": sorted(breaches),
+        "window": window, "drift": drift, "breaches": sorted(breaches), "feedback": feedback,
+        "gaps": [d["source"] for d in drift if d.get("gap")],
         "policy_sha256": policy.sha256,
     }  # fmt: skip
     return entry, review_reasons([*history, entry], mon.breach_weeks)
+
+
+def _feedback(panel: pd.DataFrame, week: pd.Timestamp) -> dict | None:
+    """Return the feedback-loop monitor on the grown panel (``training.feedback``), or None."""
+    needed = {"police_violence", "ae_assault", "violence"}
+    if not needed <= set(panel.columns) or panel["ae_assault"].isna().all():
+        return None
+    settings = FeedbackSettings()
+    checks = recording_shift(panel, end_week=week, settings=settings)
+    return {**feedback_summary(checks, settings), "rows": flagged_rows(checks)}
 
 
 def _week_files(
@@ -316,7 +329,8 @@ def run_weekly(
     panel, areas, adjacency = read_panel_layer(panel_dir)
     ingest = link_week(week_dir, params.sources, params.link, week=week,
                        reference_dir=paths.resolve("raw") / "reference")  # fmt: skip
-    grown = append_week(panel, ingest.records, areas, week=ingest.week)
+    delivered = {src: int(r.get("records_in", 0)) for src, r in ingest.report.items()}
+    grown = append_week(panel, ingest.records, areas, week=ingest.week, delivered=delivered)
     out_dir = paths.root / MONITORING_DIR
     history = read_log(out_dir / LOG_FILE)
     entry, reasons = _judge_week(params, policy, ingest, grown, areas, history, week_dir)

@@ -13,9 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from training.config import LinkParams, SourceParams
+from training.coverage import (
+    MONTH_ONLY,
+    SOURCE_PANEL_COLUMNS,
+    TARGET_SOURCES,
+    WEEKLY_MIN_MEDIAN,
+)
 from training.errors import LinkageError, SchemaError
 from training.link import RawLayout, link_sources
 from training.panel import COUNT_COLUMNS, PANEL_COLUMNS, build_panel
@@ -24,6 +31,7 @@ __all__ = [
     "WeekIngest",
     "link_week",
     "append_week",
+    "week_gaps",
     "next_week",
     "MSG_WEEK_IN_PANEL",
     "MSG_WEEK_GAP",
@@ -133,10 +141,41 @@ def _check_week(panel: pd.DataFrame, week: pd.Timestamp) -> None:
         raise LinkageError(MSG_WEEK_GAP.format(**fmt))
 
 
+def week_gaps(
+    panel: pd.DataFrame, records: pd.DataFrame, delivered: dict[str, int] | None
+) -> list[str]:
+    """Return the sources the panel has that delivered nothing this week (gaps, not zeros).
+
+    A source the panel holds is a gap when it was not delivered at all (no
+    file: ``delivered`` names the sources read and their records in), or when
+    it is busy (median weekly total of at least
+    ``training.coverage.WEEKLY_MIN_MEDIAN``, and not a ``MONTH_ONLY`` source)
+    and none of its records reached the week. A quiet source with no records
+    in a delivered file has a zero week.
+    """
+    gaps = []
+    for source, columns in SOURCE_PANEL_COLUMNS.items():
+        values = panel[list(columns)]
+        if not (values.fillna(0) > 0).any().any():
+            continue  # never had a record: not a source of this partnership
+        weekly = values.sum(axis=1, min_count=1).groupby(panel["week_start"]).sum(min_count=1)
+        busy = source not in MONTH_ONLY and float(weekly.dropna().median()) >= WEEKLY_MIN_MEDIAN
+        not_delivered = delivered is not None and source not in delivered
+        empty = "source" not in records or not (records["source"] == source).any()
+        if not_delivered or (busy and empty):
+            gaps.append(source)
+    return gaps
+
+
 def append_week(
-    panel: pd.DataFrame, records: pd.DataFrame, areas: pd.DataFrame, *, week: pd.Timestamp
+    panel: pd.DataFrame,
+    records: pd.DataFrame,
+    areas: pd.DataFrame,
+    *,
+    week: pd.Timestamp,
+    delivered: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """Return the panel with one more week: every area, zero-filled.
+    """Return the panel with one more week: every area, zero-filled where delivered.
 
     Parameters
     ----------
@@ -144,6 +183,9 @@ def append_week(
     records : linked records, all of them day-grain in ``week``.
     areas : the panel's areas; every one gets a row.
     week : the new week; it must be the week right after the panel's last.
+    delivered : records read per source from the delivery (the linkage
+        report's ``records_in``); a source of the panel that delivered
+        nothing is missing (NaN) that week, not zero (:func:`week_gaps`).
 
     Returns
     -------
@@ -171,5 +213,9 @@ def append_week(
         rows = build_panel(records, areas)
         rows = rows.loc[rows["week_start"] == week]
     rows = rows.astype({"week_start": "datetime64[ns]"})
+    for source in week_gaps(panel, records, delivered):
+        rows[list(SOURCE_PANEL_COLUMNS[source])] = np.nan
+        if source in TARGET_SOURCES:
+            rows["violence"] = np.nan
     grown = pd.concat([panel[PANEL_COLUMNS], rows[PANEL_COLUMNS]], ignore_index=True)
     return grown.sort_values(["area_code", "week_start"], kind="stable").reset_index(drop=True)

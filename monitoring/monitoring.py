@@ -74,7 +74,7 @@ def score_forecast(
         pearson`` (sum of squared Pearson residuals), ``hit_rate, pai,
         calibration`` and ``groups: {grouping: {label: {n_areas,
         sum_mu, sum_y}}}``; None when the snapshot has no horizon-1 row for
-        ``week``.
+        ``week``, or the week's target is missing (a source delivered nothing).
     """
     missing = [c for c in _NEEDED if c not in snapshot.columns]
     if missing:
@@ -86,6 +86,10 @@ def score_forecast(
     if rows.empty:
         return None
     outcome = panel.loc[panel["week_start"] == week, ["area_code", "violence"]]
+    # a week whose target a source did not cover is missing, never scored as zeros
+    outcome = outcome.loc[outcome["violence"].notna()]
+    if outcome.empty:
+        return None
     scored = rows[["area_code", "mu", "hotspot"]].merge(outcome, on="area_code", how="inner")
     km2 = areas.set_index("area_code")["area_km2"].astype(float)
     scored = scored.assign(km2=scored["area_code"].map(km2).fillna(0.0).to_numpy())

@@ -9,14 +9,14 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from harmcast.cli import app
+from monitoring.drift import count_p_value
+from monitoring.monitoring import review_reasons
+from monitoring.weekly import MSG_WEEK_GAP, append_week
+from monitoring.weekly_cycle import MSG_NO_PANEL
 from training.config import load_params
-from training.drift import count_p_value
 from training.errors import LinkageError
 from training.metrics_export import export_metrics
-from training.monitoring import review_reasons
 from training.panel import PANEL_COLUMNS
-from training.weekly import MSG_WEEK_GAP, append_week
-from training.weekly_cycle import MSG_NO_PANEL
 
 
 def test_a_stopped_feed_is_improbable_and_an_ordinary_week_is_not():
@@ -65,3 +65,48 @@ def test_weekly_without_a_panel_exits_1_with_a_clear_message(tmp_path: Path):
     assert result.exit_code == 1
     assert MSG_NO_PANEL in result.output.replace("\n", "")
     assert "Traceback" not in result.output
+
+
+def _weeks_of_records(weeks: pd.DatetimeIndex, *, istv: bool) -> pd.DataFrame:
+    rows = []
+    for week in weeks:
+        for area in ("SYN00001", "SYN00002"):
+            rows += [("police", area, week, "Violence and sexual offences")] * 8
+            rows += [("istv", area, week, "body part")] * (6 if istv else 0)
+    records = pd.DataFrame(rows, columns=["source", "area_code", "date", "category"])
+    return records.assign(
+        grain="day", is_violence=True, week_start=records["date"],
+        record_id=[str(i) for i in range(len(records))],
+    )  # fmt: skip
+
+
+def test_a_source_that_delivered_nothing_is_a_gap_and_drift_still_flags_it():
+    from governance.policy import DriftPolicy
+    from monitoring.drift import source_drift
+    from monitoring.weekly import week_gaps
+    from training.panel import build_panel
+
+    areas = pd.DataFrame({"area_code": ["SYN00001", "SYN00002"]})
+    weeks = pd.date_range("2024-01-01", periods=12, freq="7D")
+    panel = build_panel(_weeks_of_records(weeks, istv=True), areas)
+    week = weeks[-1] + pd.Timedelta(days=7)
+    records = _weeks_of_records(pd.DatetimeIndex([week]), istv=False)
+    assert week_gaps(panel, records, {"police": 16}) == ["istv"]
+    grown = append_week(panel, records, areas, week=week, delivered={"police": 16})
+    new = grown.loc[grown["week_start"] == week]
+    assert new[["ae_assault", "ae_weapon", "violence"]].isna().all().all()
+    assert (new["police_violence"] == 8).all()
+    assert grown.loc[grown["week_start"] < week, "violence"].notna().all()
+    drift = source_drift(grown, week, match_rates={}, baseline_rates={},
+                         policy=DriftPolicy(min_trailing_weeks=8))  # fmt: skip
+    by_source = {d["source"]: d for d in drift}
+    assert by_source["istv"]["gap"] and "count" in by_source["istv"]["breaches"]
+    assert not by_source["police"]["gap"] and by_source["police"]["breaches"] == []
+    # the week after, a delivered A&E week is judged against covered weeks only
+    later = week + pd.Timedelta(days=7)
+    after = append_week(grown, _weeks_of_records(pd.DatetimeIndex([later]), istv=True), areas,
+                        week=later, delivered={"police": 16, "istv": 12})  # fmt: skip
+    drift = source_drift(after, later, match_rates={}, baseline_rates={},
+                         policy=DriftPolicy(min_trailing_weeks=8))  # fmt: skip
+    istv = next(d for d in drift if d["source"] == "istv")
+    assert istv["trailing_mean"] == 12 and istv["breaches"] == []

@@ -72,11 +72,11 @@ def count_p_value(count: float, mean: float, var: float) -> float:
 
 
 def _counts(panel: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Area x week matrix of one source's counts."""
-    values = panel[list(columns)].sum(axis=1)
+    """Area x week matrix of one source's counts (NaN in weeks it did not cover)."""
+    values = panel[list(columns)].sum(axis=1, min_count=1)
     return (
         panel.assign(_n=values)
-        .pivot_table(index="week_start", columns="area_code", values="_n", aggfunc="sum")
+        .pivot(index="week_start", columns="area_code", values="_n")
         .sort_index()
     )
 
@@ -110,7 +110,8 @@ def source_drift(
     -------
     list of dict
         One per source: ``source, count, trailing_mean, count_z, count_p, psi,
-        match_rate, match_rate_drop, judged, breaches`` (breach names such as
+        match_rate, match_rate_drop, judged, gap`` (the source delivered
+        nothing: missing in the panel, judged as a zero week) ``, breaches`` (breach names such as
         ``count``, ``psi``, ``match_rate``).
     """
     week = pd.Timestamp(week)
@@ -123,8 +124,11 @@ def source_drift(
         skip = pd.DatetimeIndex(sorted((drifted or {}).get(source, set())))
         keep = (matrix.index < week) & (matrix.index >= start) & ~matrix.index.isin(skip)
         trailing = matrix.loc[keep]
+        trailing = trailing.loc[trailing.notna().any(axis=1)]  # earlier gaps are not the normal
         present = week in matrix.index
         now = matrix.loc[week].to_numpy(float) if present else np.zeros(matrix.shape[1])
+        gap = bool(np.isnan(now).all()) and now.size > 0
+        now = np.nan_to_num(now)  # a gap is judged as a week with nothing: the count test flags it
         totals = trailing.sum(axis=1).to_numpy(float)
         judged = len(totals) >= policy.min_trailing_weeks
         mean = float(totals.mean()) if len(totals) else float("nan")
@@ -148,6 +152,6 @@ def source_drift(
         out.append({
             "source": source, "count": count, "trailing_mean": mean, "count_z": float(z),
             "count_p": p_value, "psi": value_psi, "match_rate": rate, "match_rate_drop": drop,
-            "judged": bool(judged), "breaches": breaches,
+            "judged": bool(judged), "gap": gap, "breaches": breaches,
         })  # fmt: skip
     return out

@@ -22,15 +22,15 @@ from typer.testing import CliRunner
 from governance.policy import load_policy
 from governance.servable import MSG_NO_QUORUM
 from harmcast.cli import app
+from monitoring.monitoring import read_log
+from monitoring.weekly_cycle import MONITORING_DIR, refresh_snapshot, run_weekly
+from monitoring.weekly_slice import split_weeks
 from serving.approval import MSG_NO_PRODUCTION
 from serving.snapshot import META_FILE, SNAPSHOT_FILE, build_snapshot, write_snapshot
 from training.config import ModelParams, Params, load_params, tracking_uri
 from training.features import build_features, feature_columns
 from training.model import Forecaster, fit_forecaster
-from training.monitoring import read_log
 from training.panel import read_panel
-from training.weekly_cycle import MONITORING_DIR, refresh_snapshot, run_weekly
-from training.weekly_slice import split_weeks
 
 pytestmark = pytest.mark.slow
 
@@ -209,7 +209,7 @@ def _published(history: dict, tmp_path: Path, name: str) -> Params:
 def test_a_failed_snapshot_refresh_changes_no_file_and_the_week_can_be_rerun(
     history, tmp_path, monkeypatch
 ):
-    import training.weekly_cycle as weekly_cycle
+    import monitoring.weekly_cycle as weekly_cycle
 
     params, twin = _published(history, tmp_path, "a"), _published(history, tmp_path, "b")
     policy, folder = load_policy(), history["weeks"][0][1]
