@@ -59,6 +59,9 @@ def tamper_like_an_attacker(snapshot_dir, area="SYN00001", value=0.01):
 def test_snapshot_hash_is_the_contract_definition(tmp_path, city):
     folder = tmp_path / "snap"
     shutil.copytree(city.root / "snapshot-v2", folder)
+    for extra in folder.iterdir():  # the briefing's inputs: only the parquet and its meta stay
+        if extra.name not in (SNAPSHOT_FILE, META_FILE):
+            extra.unlink()
     expected = sha256_bytes(canonical_json({SNAPSHOT_FILE: sha256_file(folder / SNAPSHOT_FILE)}))
     assert snapshot_sha256(folder) == expected
     meta = json.loads((folder / META_FILE).read_text())
@@ -81,8 +84,9 @@ def test_import_recorded_the_directory_hash_in_the_store_and_the_registry(city):
     assert digest == snapshot_sha256(city.root / "snapshot-v2")
     tags = mlflow.MlflowClient(city.uri, city.uri).get_model_version(MODEL_NAME, "2").tags
     assert tags[TAG_SNAPSHOT] == digest
-    (entry,) = [e for e in read_log(city.root / "audit.jsonl") if e["version"] == "2"]
-    assert entry["action"] == "snapshot" and entry["details"]["snapshot_sha256"] == digest
+    log = read_log(city.root / "governance_log" / "audit.jsonl")
+    (entry,) = [e for e in log if e["version"] == "2" and e["action"] == "snapshot"]
+    assert entry["details"]["snapshot_sha256"] == digest
 
 
 @pytest.mark.parametrize("registry", [True, False], ids=["registry", "store-only"])
@@ -136,6 +140,7 @@ def test_a_version_without_a_recorded_snapshot_is_refused(city, tmp_path, monkey
 def test_untouched_snapshot_starts_with_and_without_the_registry(city, tmp_path, monkeypatch):
     model = copy_model(city, tmp_path)
     monkeypatch.setenv(TRACKING_URI_ENV, copy_registry(city, tmp_path))
+    monkeypatch.setenv("HARMCAST_ROOT", str(city.root))  # the sealed board and the audit log
     assert startup_bundle(model)[1] is True
     monkeypatch.delenv(TRACKING_URI_ENV)
     bundle, checked = startup_bundle(model)
