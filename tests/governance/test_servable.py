@@ -20,7 +20,7 @@ from tests.governance.governed import (
     register_logged,
 )
 from tests.governance.mlflow_helpers import log_candidate
-from training.errors import NotApproved
+from training.errors import GateFailed, NotApproved
 
 
 @pytest.fixture
@@ -122,9 +122,9 @@ def test_gate_report_of_a_failed_audit_is_refused(project):
 def test_gate_report_of_another_model_is_refused(project):
     run_id, uri = log_candidate(project.uri)
     report = audited_report(project, run_id, uri, model_sha256="e" * 64)
-    version = register_logged(project, run_id, uri, report)
-    with pytest.raises(NotApproved, match="subject model_sha256 is 'eeee"):
-        check_servable(project.gov, MODEL, version, require_card=False)
+    # refused at registration already: the logged report names another model
+    with pytest.raises(GateFailed, match="gate report audited model sha256 e{64}, but"):
+        register_logged(project, run_id, uri, report)
 
 
 def test_gate_report_without_predictions_hash_is_refused(project):
