@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 from fastapi import FastAPI, Query, Request
@@ -50,6 +50,19 @@ logger = logging.getLogger("bentoml.harmcast")
 PARAMS_ENV = "HARMCAST_PARAMS"
 JSON = "application/json"
 pages = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+#: weeks ahead as digits only: "0.0" or "2.5" is a 422, never read as a horizon
+HorizonQuery = Annotated[str | None, Query(pattern=r"^[1-9][0-9]?$")]
+
+
+def _horizon(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _document(media_type: str, kind: str) -> dict[int, dict]:
+    """Return the OpenAPI entry of a download: its real content type, not JSON."""
+    return {200: {"content": {media_type: {"schema": {"type": kind}}}, "description": "OK"}}
 
 
 @bentoml.asgi_app(pages, path="/")
@@ -123,7 +136,9 @@ class HarmcastForecast:
         """Area codes, names and districts the service forecasts."""
         return self.index.areas
 
-    @pages.get("/", response_class=HTMLResponse)
+    # the briefing's pages and downloads are for browsers: not in the API document
+    # (the API is /forecast, /forecast_geojson, /areas and the card)
+    @pages.get("/", response_class=HTMLResponse, include_in_schema=False)
     @allow(PLANNER)
     def briefing(
         self,
@@ -135,48 +150,58 @@ class HarmcastForecast:
         """Return the planner's weekly briefing: map, ranked list, an area's detail."""
         return self.pages.briefing(horizon, district, area, show_all=show == "all")
 
-    @pages.get("/briefing.csv")
+    @pages.get(
+        "/briefing.csv",
+        response_class=Response,
+        responses=_document("text/csv", "string"),
+        include_in_schema=False,
+    )
     @allow(PLANNER)
     def briefing_csv(
         self,
-        horizon: int | None = None,
+        horizon: HorizonQuery = None,
         district: str | None = None,
         show: str | None = Query(None, alias="list"),
     ) -> Response:
         """Return the briefing's list as CSV (flagged areas, or every area with list=all)."""
-        return self.pages.csv(horizon, district, show_all=show == "all")
+        return self.pages.csv(_horizon(horizon), district, show_all=show == "all")
 
-    @pages.get("/briefing.geojson")
+    @pages.get(
+        "/briefing.geojson",
+        response_class=Response,
+        responses=_document("application/geo+json", "object"),
+        include_in_schema=False,
+    )
     @allow(PLANNER)
-    def briefing_geojson(self, horizon: int | None = None, district: str | None = None):
+    def briefing_geojson(self, horizon: HorizonQuery = None, district: str | None = None):
         """Every area's forecast as GeoJSON, with polygons when boundaries are known."""
-        return self.pages.geojson(horizon, district)
+        return self.pages.geojson(_horizon(horizon), district)
 
-    @pages.get("/briefing/static/{name}")
+    @pages.get("/briefing/static/{name}", include_in_schema=False)
     @allow(PUBLIC)
     def briefing_static(self, name: str) -> Response:
         """Return the briefing's stylesheets and script (packaged, no CDN)."""
         return self.pages.static(name)
 
-    @pages.get("/signin", response_class=HTMLResponse)
+    @pages.get("/signin", response_class=HTMLResponse, include_in_schema=False)
     @allow(PUBLIC)
     def signin_form(self) -> Response:
         """Return the planner's sign-in form."""
         return self.pages.signin_form()
 
-    @pages.post("/signin")
+    @pages.post("/signin", include_in_schema=False)
     @allow(PUBLIC)
     async def signin(self, request: Request) -> Response:
         """Check the planner credential; set the session cookie or refuse clearly."""
         return await self.pages.signin(request)
 
-    @pages.post("/signout")
+    @pages.post("/signout", include_in_schema=False)
     @allow(PUBLIC)
     def signout(self, request: Request) -> Response:
         """End the browser session."""
         return self.pages.signout(request)
 
-    @pages.get("/docs", response_class=HTMLResponse)
+    @pages.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     @allow(PUBLIC)
     def docs(self) -> Response:
         """Return the API's Swagger page (BentoML's packaged Swagger UI, no tracking script)."""

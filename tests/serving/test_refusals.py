@@ -103,7 +103,8 @@ def test_unrecorded_snapshot_is_refused(city, tmp_path):
     snapshot = home / "models" / name / tag / "snapshot"
     (snapshot / "extra.csv").write_text("area_code,mu\nSYN00001,99\n")
     output = refused(city, city.bento_tags[2], tmp_path, **_env(uri, root, BENTOML_HOME=str(home)))
-    assert "was never recorded by harmcast snapshot" in output
+    # refused by the store check (hash against the registry) before the evidence check
+    assert "NotApproved" in output and "the snapshot changed after it was recorded" in output
 
 
 def test_tampered_card_is_refused(city, tmp_path):
