@@ -35,6 +35,8 @@ def _quiet_libraries() -> None:
     # MLflow draws a tqdm bar per artifact download (the audit, the card, the
     # snapshot each download the model), which spills through the job's output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # plots are written to files, never shown: no GUI backend (set here, not at import)
+    os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 for _module in (

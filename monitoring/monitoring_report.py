@@ -12,18 +12,14 @@ import datetime as dt
 import io
 from pathlib import Path
 
-import matplotlib
+import jinja2
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import jinja2  # noqa: E402
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from governance.policy import Policy  # noqa: E402
-from training.disclosure import suppress_small  # noqa: E402
+from governance.policy import Policy
+from training.disclosure import suppress_small
 
 __all__ = ["TEMPLATE", "REPORT_FILE", "monitoring_figures", "render_report"]
 

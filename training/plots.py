@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from training.metrics import calibration_by_decile, score_predictions  # noqa: E402
+from training.metrics import calibration_by_decile, score_predictions
 
 __all__ = [
     "backtest_figures",
