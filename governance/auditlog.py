@@ -38,6 +38,7 @@ __all__ = [
     "append_entry",
     "sign_entry_hash",
     "UNHASHED",
+    "SYSTEM_ACTOR",
     "read_log",
     "verify_log",
 ]
@@ -56,6 +57,8 @@ ACTIONS = (
 )
 #: Fields outside the hash: the hash itself and the system's signature over it.
 UNHASHED = ("hash", "system_signature")
+#: The actor of harmcast's own entries (register, publish, snapshot, genesis...).
+SYSTEM_ACTOR = "harmcast"
 GENESIS_HASH = "0" * 64
 DEFAULT_LOG = Path("governance_log/audit.jsonl")
 _FIELDS = ("seq", "timestamp", "actor", "action", "model", "version", "details", "prev_hash")

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from governance.auditlog import append_entry
+from governance.auditlog import SYSTEM_ACTOR, append_entry
 from governance.evidence import canonical_json, sha256_bytes, sha256_file
 from governance.keys import ensure_system_key
 from governance.policy import Policy, load_policy
@@ -68,7 +68,6 @@ __all__ = [
 BOARD_DIR = Path("governance/board")
 POLICY_FILE = Path("governance/policy.yaml")
 TAG_GENESIS = "harmcast.genesis_policy_sha256"
-SYSTEM_ACTOR = "harmcast"
 CHAIN_MODEL = "*"
 
 MSG_NOT_SEALED = (

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from mlflow.exceptions import MlflowException
 
-from governance.auditlog import entry_hash, read_log
+from governance.auditlog import SYSTEM_ACTOR, entry_hash, read_log
 from governance.auditlog import verify_log as verify_chain
 from governance.board import PolicyChain, PolicyNotInForce, policy_in_force
 from governance.evidence import sha256_file
@@ -46,7 +46,6 @@ __all__ = [
     "verify_ledger",
 ]
 
-SYSTEM_ACTOR = "harmcast"
 TAG_STATUS = "harmcast.approval_status"
 TAG_CARD = "harmcast.card_sha256"
 

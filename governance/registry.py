@@ -22,7 +22,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from governance.auditlog import append_entry
+from governance.auditlog import SYSTEM_ACTOR, append_entry
 from governance.evidence import model_artefact_sha256
 from governance.gate_record import (
     TAG_GATE_REPORT,
@@ -73,7 +73,6 @@ TAG_AUDIT_HEAD = "harmcast.audit_head"
 TAG_MODEL = "harmcast.model_sha256"
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous"
-SYSTEM_ACTOR = "harmcast"
 
 RUN_MISMATCH = "gate report is for run {report!r}, not the candidate run {run!r}"
 POLICY_MISMATCH = (

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from governance.auditlog import read_log
+from governance.auditlog import SYSTEM_ACTOR, read_log
 from governance.auditlog import verify_log as verify_chain
 from governance.board import PolicyNotInForce, policy_in_force
 from governance.evidence import sha256_file
@@ -60,7 +60,6 @@ __all__ = [
 ]
 
 TAG_CARD = "harmcast.card_sha256"
-SYSTEM_ACTOR = "harmcast"
 
 MSG_NOT_REGISTERED = (
     "{model} version {version}: no register entry signed by harmcast in the audit log "
