@@ -39,8 +39,8 @@ RUNNER = r"""
 import json, sys, time
 from pathlib import Path
 import pandas as pd
-import training.backtest as bt
-from training.backtest import run_backtest
+import training.backtest.run as bt
+from training.backtest.run import run_backtest
 from training.config import load_params
 from training.panel import read_panel_layer
 

@@ -38,7 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _child(work: Path, max_train_rows: int, threads: int) -> dict:
     import pandas as pd
 
-    import training.backtest as bt
+    import training.backtest.run as bt
     from training.config import ModelParams, Params, Paths
     from training.panel import read_panel_layer
 

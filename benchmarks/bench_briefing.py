@@ -3,7 +3,7 @@
 One command, ``uv run python benchmarks/bench_briefing.py``: for the default
 city (1,000 areas, 10 districts) and the london preset (5,000 areas, 12
 districts) it builds the snapshot-level inputs synthetically (the preset's
-area polygons from ``training.synth_geometry``, synthetic features and a small
+area polygons from ``training.synth.geometry``, synthetic features and a small
 LightGBM model rather than the full pipeline: training the london model takes
 far longer and does not change what the page draws), imports them into a temp
 BentoML store, starts ``bentoml serve`` on 127.0.0.1, signs in with Debian's
@@ -69,7 +69,7 @@ def _areas(n_areas: int, n_districts: int, boundaries: Path):
     import pandas as pd
     import shapely
 
-    from training.synth_geometry import build_geometry, to_lonlat
+    from training.synth.geometry import build_geometry, to_lonlat
 
     rng = np.random.default_rng(7)
     geo = build_geometry(n_areas, n_districts, rng)

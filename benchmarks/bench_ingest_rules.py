@@ -37,7 +37,7 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from training.config import LinkParams, SourceParams
-from training.link import link_sources
+from training.link.linker import link_sources
 raw = Path(sys.argv[1])
 started = time.perf_counter()
 result = link_sources(raw, SourceParams(), LinkParams())
@@ -57,7 +57,7 @@ def _city(preset: str, work: Path) -> Path:
     if not (raw / "city.json").is_file():
         code = (
             "import sys; from pathlib import Path; from training.config import SynthParams;"
-            "from training.synth import generate_city;"
+            "from training.synth.city import generate_city;"
             "generate_city(SynthParams(preset=sys.argv[1]), Path(sys.argv[2]))"
         )
         subprocess.run([sys.executable, "-c", code, preset, str(raw)], check=True, cwd=REPO)

@@ -38,7 +38,7 @@ FIT = """
 import sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
-from training.backtest_folds import plan_folds
+from training.backtest.folds import plan_folds
 from training.config import load_params
 from training.features import feature_columns
 from training.model import fit_forecaster

@@ -25,9 +25,9 @@ from pathlib import Path
 from governance.policy import load_policy
 from governance.recording import recording_audit
 from training.config import SynthParams, load_params
-from training.link import link_sources
+from training.link.linker import link_sources
 from training.panel import build_panel
-from training.synth import generate_city
+from training.synth.city import generate_city
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUP = "majority global majority"

@@ -85,7 +85,7 @@ def _pandas_step(step: str, params) -> dict:
     import pandas as pd
 
     from training.features import build_features, feature_columns
-    from training.link import link_sources, write_linked
+    from training.link.linker import link_sources, write_linked
     from training.model import fit_forecaster
     from training.panel import build_panel, read_panel_layer, write_panel
 
@@ -181,7 +181,7 @@ def _config(params) -> dict:
 
 def _synth(work: Path, args: argparse.Namespace) -> dict:
     from training.config import SynthParams
-    from training.synth import generate_city
+    from training.synth.city import generate_city
 
     areas, weeks = (int(v) for v in work.name.split("x"))
     preset = "national" if areas > 20_000 else "london" if areas >= 5000 else "default"

@@ -29,10 +29,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from training.baselines import predict_baselines
+from training.baselines.predict import predict_baselines
 from training.config import load_params
 from training.features import build_features, feature_columns
-from training.metrics import paired_bootstrap, per_week_metrics
+from training.metrics.scores import paired_bootstrap, per_week_metrics
 from training.model import lgb_params
 from training.panel import read_panel_layer
 

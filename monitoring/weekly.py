@@ -24,7 +24,7 @@ from training.coverage import (
     WEEKLY_MIN_MEDIAN,
 )
 from training.errors import LinkageError, SchemaError
-from training.link import RawLayout, link_sources
+from training.link.linker import RawLayout, link_sources
 from training.panel import COUNT_COLUMNS, PANEL_COLUMNS, build_panel
 
 __all__ = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from training.config import SynthParams
-from training.synth import generate_city
+from training.synth.city import generate_city
 
 #: The parameters of the shared city (the ``tiny`` preset: 60 areas x 80 weeks).
 SYNTHETIC_CITY_PARAMS = SynthParams(preset="tiny", seed=20240601)

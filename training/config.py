@@ -175,7 +175,7 @@ class BacktestParams(_Strict):
 
 
 class BaselineParams(_Strict):
-    """The analysts' baselines the model is compared with (training/baselines.py)."""
+    """The analysts' baselines the model is compared with (training/baselines/predict.py)."""
 
     hotspot_half_life_weeks: float = Field(4.0, gt=0)
     hotspot_neighbour_weight: float = Field(0.5, ge=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from training.metrics import calibration_by_decile, score_predictions
+from training.metrics.scores import calibration_by_decile, score_predictions
 
 __all__ = [
     "backtest_figures",

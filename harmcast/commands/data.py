@@ -43,7 +43,7 @@ def ingest(
     from rich.table import Table
 
     from training.disclosure import suppress_small
-    from training.link import RawLayout, link_sources, write_linked
+    from training.link.linker import RawLayout, link_sources, write_linked
 
     params = get_params(params_file, root)
     raw_dir = params.paths.resolve("raw")

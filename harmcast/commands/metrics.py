@@ -21,7 +21,7 @@ def metrics(
 ) -> None:
     """Write data/08_reporting/<step>_metrics.json: the step's headline numbers, flat."""
     from training.errors import ConfigError
-    from training.metrics_export import STEPS, export_metrics
+    from training.metrics.export import STEPS, export_metrics
 
     params = get_params(params_file, root)
     with fail_clearly():

@@ -76,7 +76,7 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     import pandas as pd
 
     from harmcast.commands._progress import step_progress
-    from training.backtest import run_backtest, write_backtest
+    from training.backtest.run import run_backtest, write_backtest
     from training.config import tracking_uri
     from training.panel import read_panel_layer
     from training.tracking import (

@@ -33,7 +33,7 @@ def synth(
     from rich.table import Table
 
     from training.errors import ConfigError
-    from training.synth import generate_city
+    from training.synth.city import generate_city
 
     params = get_params(params_file, root)
     update = {k: v for k, v in (("preset", preset), ("seed", seed)) if v is not None}

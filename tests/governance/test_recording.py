@@ -5,9 +5,9 @@ import pytest
 from governance.recording import STANDARDISED_AWAY, recording_audit
 from tests.governance import gate_fixtures as gf
 from training.config import SynthParams, load_params
-from training.link import link_sources
+from training.link.linker import link_sources
 from training.panel import build_panel
-from training.synth import generate_city
+from training.synth.city import generate_city
 
 SEED = 2
 GROUP = "majority global majority"

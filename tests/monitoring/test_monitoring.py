@@ -15,7 +15,7 @@ from monitoring.weekly import MSG_WEEK_GAP, append_week
 from monitoring.weekly_cycle import MSG_NO_PANEL
 from training.config import load_params
 from training.errors import LinkageError
-from training.metrics_export import export_metrics
+from training.metrics.export import export_metrics
 from training.panel import PANEL_COLUMNS
 
 

@@ -20,7 +20,7 @@ from governance.policy import Policy
 from training.config import Params, tracking_uri
 from training.features import build_features
 from training.forecaster import Forecaster
-from training.link import LinkResult, link_sources, write_linked
+from training.link.linker import LinkResult, link_sources, write_linked
 from training.panel import build_panel, write_panel
 from training.tracking import log_final_model
 

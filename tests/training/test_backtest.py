@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.backtest import read_fold_boosters, run_backtest, write_backtest
-from training.backtest_folds import plan_folds
-from training.baselines import METHODS
+from training.backtest.folds import plan_folds
+from training.backtest.run import read_fold_boosters, run_backtest, write_backtest
+from training.baselines.predict import METHODS
 from training.config import (
     BacktestParams,
     FeatureParams,
@@ -16,7 +16,7 @@ from training.config import (
     SourceParams,
 )
 from training.features import build_features
-from training.link import link_sources
+from training.link.linker import link_sources
 from training.panel import build_panel
 
 PARAMS = Params(

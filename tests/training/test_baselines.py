@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import poisson
 from sklearn.linear_model import PoissonRegressor
 
-from training.baselines import PREDICTION_COLUMNS, poisson_quantile, predict_baselines
-from training.baselines_grid import BAD_HORIZONS, DUPLICATE_ROWS, MISSING_COLUMNS
+from training.baselines.grid import BAD_HORIZONS, DUPLICATE_ROWS, MISSING_COLUMNS
+from training.baselines.predict import PREDICTION_COLUMNS, poisson_quantile, predict_baselines
 from training.config import BaselineParams
 from training.errors import SchemaError
 

@@ -12,11 +12,11 @@ from rawfiles import police_uk_sample
 from typer.testing import CliRunner
 
 from harmcast.cli import app
-from training.baselines import predict_baselines
+from training.baselines.predict import predict_baselines
 from training.config import FeatureParams
 from training.coverage import covered_weeks, describe_gaps, source_coverage
 from training.features import build_features
-from training.metrics import score_predictions
+from training.metrics.scores import score_predictions
 from training.panel import build_panel
 
 runner = CliRunner()

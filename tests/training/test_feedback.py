@@ -14,9 +14,9 @@ from training.feedback import (
     recording_shift,
     rolling_checks,
 )
-from training.link import link_sources
+from training.link.linker import link_sources
 from training.panel import build_panel, write_panel
-from training.synth import PATROL_FILE, generate_city
+from training.synth.city import PATROL_FILE, generate_city
 
 SETTINGS = FeedbackSettings()  # 12 weeks against the 26 before, alpha 0.05 per area
 

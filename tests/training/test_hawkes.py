@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from training.hawkes import NEGATIVE_COUNTS, fit_grid_hawkes
+from training.baselines.hawkes import NEGATIVE_COUNTS, fit_grid_hawkes
 
 
 def simulate(rng, mu, n_weeks, theta, omega, season=None):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from harmcast.cli import app
 from training.config import LinkParams, SourceParams
-from training.link import link_sources
+from training.link.linker import link_sources
 from training.panel import build_panel
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ import pytest
 from rawfiles import ISTV_HEADER, write_csv, write_reference
 
 from training.config import LinkParams, SourceParams
-from training.link import RESCUE_SWAPPED, RawLayout, link_sources
-from training.link_geo import area_reach_km
+from training.link.geo import area_reach_km
+from training.link.linker import RESCUE_SWAPPED, RawLayout, link_sources
 from training.sources._dates import parse_datetimes
 from training.sources.istv import read_istv
 
@@ -206,7 +206,7 @@ def test_swapped_coordinates_are_repaired_and_counted_never_silently(tmp_path):
 
 
 def test_the_linkage_report_names_rescues_in_markdown(tmp_path):
-    from training.link_report import report_markdown
+    from training.link.report import report_markdown
 
     rows = [[f"s{i}", "04/03/2024 10:00", "-0.105", "51.503", "assault"] for i in range(6)]
     result = link_sources(_ambulance_raw(tmp_path, rows), SourceParams(), LinkParams())

@@ -9,7 +9,7 @@ from rawfiles import write_tiny_raw
 from training.config import LinkParams, SourceParams
 from training.disclosure import suppress_small
 from training.errors import LinkageError
-from training.link import (
+from training.link.linker import (
     MSG_NO_SOURCES,
     QUARANTINE_REASONS,
     RECORD_COLUMNS,
@@ -17,8 +17,8 @@ from training.link import (
     link_sources,
     write_linked,
 )
-from training.link_report import report_markdown
-from training.link_text import catchments, match_locations, normalise_location
+from training.link.report import report_markdown
+from training.link.text import catchments, match_locations, normalise_location
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, mean_squared_error
 
 from training.errors import SchemaError
-from training.metrics import (
+from training.metrics.scores import (
     UNKNOWN_AREAS,
     best_baseline,
     calibration_by_decile,

@@ -12,7 +12,7 @@ import pytest
 from rawfiles import police_uk_sample
 
 from training.config import LinkParams, SourceParams
-from training.link import RawLayout, link_sources
+from training.link.linker import RawLayout, link_sources
 from training.panel import build_panel
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from governance import fairness, gate_inputs
-from training import metrics
+from training.metrics import scores as metrics
 from training.predictions import NOT_A_COLUMN, PREDICTION_COLUMNS, prediction_columns
 
 

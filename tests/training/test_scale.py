@@ -16,7 +16,7 @@ from harmcast.cli import app
 from training.config import DaskParams, ModelParams, Params
 from training.errors import ConfigError, LinkageError, SchemaError
 from training.features import build_features, feature_columns
-from training.link import RawLayout, link_sources
+from training.link.linker import RawLayout, link_sources
 from training.model import NO_TARGET, Forecaster, fit_forecaster
 from training.panel import MSG_UNKNOWN_AREAS, build_panel
 from training.scale import (

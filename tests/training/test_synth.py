@@ -12,18 +12,18 @@ import pytest
 
 from training.config import SynthParams
 from training.errors import ConfigError
-from training.synth import NOT_A_MONDAY, generate_city
-from training.synth_geometry import build_geometry
-from training.synth_observe import ObservationConstants, observe_incidents
-from training.synth_places import AUDIT_BANDS, build_places
-from training.synth_process import (
+from training.synth.city import NOT_A_MONDAY, generate_city
+from training.synth.geometry import build_geometry
+from training.synth.observe import ObservationConstants, observe_incidents
+from training.synth.places import AUDIT_BANDS, build_places
+from training.synth.process import (
     PROCESS_COLUMNS,
     ProcessConstants,
     council_multiplier,
     simulate_process,
     week_calendar,
 )
-from training.synth_records import POLICE_COLUMNS
+from training.synth.records import POLICE_COLUMNS
 
 VIOLENT = ("Violence and sexual offences", "Robbery", "Possession of weapons")
 SMALL = {"preset": "tiny", "n_areas": 30, "n_weeks": 20, "seed": 5}

@@ -22,12 +22,12 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from training import link as pandas_link
 from training.config import DaskParams, LinkParams, SourceParams
 from training.coverage import source_coverage
 from training.errors import LinkageError
-from training.link_report import build_report
-from training.link_text import location_table
+from training.link import linker as pandas_link
+from training.link.report import build_report
+from training.link.text import location_table
 from training.scale.cluster import frame_config
 from training.sources._csv import QUARANTINE_COLUMNS
 

@@ -23,7 +23,7 @@ import pandas as pd
 from training.config import Params
 from training.features import feature_columns
 from training.forecaster import Forecaster
-from training.link import RawLayout, write_link_companions
+from training.link.linker import RawLayout, write_link_companions
 from training.panel import COVERAGE_FILE
 from training.scale.cluster import describe_client, frame_config, shared_client
 from training.scale.dask_features import build_features_dask

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from training.synth_places import Places
-from training.synth_process import LatentProcess
+from training.synth.places import Places
+from training.synth.process import LatentProcess
 
 __all__ = [
     "LOCATION_TYPES",

@@ -17,9 +17,9 @@ import pandas as pd
 from training.config import LinkParams, SourceParams
 from training.coverage import source_coverage
 from training.errors import LinkageError
-from training.link_geo import adjacency_from_boundaries, match_points
-from training.link_report import build_report, report_markdown
-from training.link_text import lookup_locations, match_locations
+from training.link.geo import adjacency_from_boundaries, match_points
+from training.link.report import build_report, report_markdown
+from training.link.text import lookup_locations, match_locations
 from training.sources import ambulance, council, istv, police_uk
 from training.sources import areas as area_ref
 from training.sources._csv import QUARANTINE_COLUMNS, QUARANTINE_REASONS
@@ -147,8 +147,8 @@ def match_areas(frame, areas, boundaries, gazetteer, link: LinkParams, *, locati
     By area code, else coordinates, else free text; ``reason`` is empty when linked.
     ``rescue`` names the rules a linked row needed (``frame``'s own ``rescue``
     from reading, plus ``repaired_swapped_coordinates`` and the location rules
-    of ``training.link_text``), ``;``-separated. ``locations`` is a
-    ``training.link_text.location_table`` built from all the run's text rows
+    of ``training.link.text``), ``;``-separated. ``locations`` is a
+    ``training.link.text.location_table`` built from all the run's text rows
     (the Dask path builds it once); without it the text rows of ``frame`` are
     matched here.
     """

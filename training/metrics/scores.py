@@ -3,7 +3,7 @@
 Rows whose outcome ``y`` is not yet observed (NaN) are left out. ``mu`` is
 floored at ``mu_floor`` before the Poisson deviance, as scikit-learn's
 ``mean_poisson_deviance`` requires strictly positive predictions. Hot-spot
-metrics (hit rate, PAI, PEI: see ``training.metrics_hotspot``) are computed per
+metrics (hit rate, PAI, PEI: see ``training.metrics.hotspot``) are computed per
 target week and averaged over the weeks with at least one incident.
 """
 
@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.special import xlogy
 
 from training.errors import SchemaError
-from training.metrics_hotspot import HOTSPOT_PREFIXES, coverage_label, hotspot_metrics
+from training.metrics.hotspot import HOTSPOT_PREFIXES, coverage_label, hotspot_metrics
 from training.predictions import prediction_columns
 
 __all__ = [

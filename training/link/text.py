@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from training.link_rules import LOCATION_RULES, VENUE_RULES, strip_location_forms
+from training.link.rules import LOCATION_RULES, VENUE_RULES, strip_location_forms
 
 __all__ = [
     "ABBREVIATIONS", "UNUSABLE", "LOCATION_RULES", "VENUE_RULES", "normalise_location",

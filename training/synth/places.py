@@ -1,6 +1,6 @@
 """Static attributes of the synthetic city: people, deprivation, streets, venues.
 
-Built on :mod:`training.synth_geometry`; see docs/synthetic-city.md.
+Built on :mod:`training.synth.geometry`; see docs/synthetic-city.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from training.synth_geometry import DISTRICT_NAMES, CityGeometry, points_in_cells, smooth_field
+from training.synth.geometry import DISTRICT_NAMES, CityGeometry, points_in_cells, smooth_field
 
 __all__ = ["AUDIT_BANDS", "Places", "build_places"]
 

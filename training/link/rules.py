@@ -88,7 +88,7 @@ def strip_location_forms(
     Examples
     --------
     >>> import pandas as pd
-    >>> from training.link_text import normalise_location
+    >>> from training.link.text import normalise_location
     >>> text = normalise_location(pd.Series(["o/s Carrton Way", "J/O Mill Ln & High St"]))
     >>> stripped, rules = strip_location_forms(text)
     >>> stripped.tolist(), rules.tolist()

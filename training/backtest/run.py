@@ -4,12 +4,12 @@ Every method forecasts the same rows: each area, each of the last
 ``BacktestParams.weeks`` target weeks, each horizon (the ablations may be
 limited to ``BacktestParams.ablation_horizons``). The model and its two
 ablations are refitted every ``retrain_every`` weeks of origin on the outcomes
-known at the refit (``training.backtest_folds``); the baselines come from
+known at the refit (``training.backtest.folds``); the baselines come from
 ``training.baselines.predict_baselines`` (its Poisson GLM uses the model's
 non-spatial features: the same lags, season and static layers). Scores,
 margins over the best baseline with paired week-level bootstrap intervals,
 the oracle capture share and the gain of linked sources over police data alone
-come from ``training.backtest_scoring``.
+come from ``training.backtest.scoring``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import lightgbm as lgb
 import pandas as pd
 from matplotlib.figure import Figure
 
-from training.backtest_folds import Fold, fit_folds, plan_folds, scored_weeks
-from training.backtest_scoring import score_backtest, table_markdown
-from training.baselines import predict_baselines
+from training.backtest.folds import Fold, fit_folds, plan_folds, scored_weeks
+from training.backtest.scoring import score_backtest, table_markdown
+from training.baselines.predict import predict_baselines
 from training.config import Params
 from training.features import feature_columns
 from training.plots import backtest_figures

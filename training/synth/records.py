@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.synth_geometry import CityGeometry, points_in_cells
-from training.synth_noise import noisy_descriptions
-from training.synth_observe import LOCATION_TYPES, OTHER_CRIME_TYPES, WEAPONS
-from training.synth_places import Places
-from training.synth_write import day_strings, lonlat
+from training.synth.geometry import CityGeometry, points_in_cells
+from training.synth.noise import noisy_descriptions
+from training.synth.observe import LOCATION_TYPES, OTHER_CRIME_TYPES, WEAPONS
+from training.synth.places import Places
+from training.synth.write import day_strings, lonlat
 
 __all__ = ["FORCE", "FORCE_SLUG", "POLICE_COLUMNS", "write_police", "write_istv", "write_ambulance"]
 

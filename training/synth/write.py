@@ -1,7 +1,7 @@
 """Write the synthetic city's reference, council and JSON files.
 
 Formats as in docs/data-contract.md; incident records are written by
-:mod:`training.synth_records`.
+:mod:`training.synth.records`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 import shapely
 
 from training.sources.areas import AREA_COLUMNS
-from training.synth_geometry import CityGeometry, to_lonlat
-from training.synth_places import Places
+from training.synth.geometry import CityGeometry, to_lonlat
+from training.synth.places import Places
 
 __all__ = ["day_strings", "lonlat", "write_reference", "write_council", "write_json"]
 

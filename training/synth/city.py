@@ -28,18 +28,18 @@ import pandas as pd
 
 from training.config import SynthParams
 from training.errors import ConfigError
-from training.synth_geometry import ORIGIN_LAT, ORIGIN_LON, build_geometry
-from training.synth_observe import (
+from training.synth.geometry import ORIGIN_LAT, ORIGIN_LON, build_geometry
+from training.synth.observe import (
     ObservationConstants,
     observe_incidents,
     other_crime,
     seen_probabilities,
 )
-from training.synth_patrols import patrol_frame, plan_patrols
-from training.synth_places import build_places
-from training.synth_process import ProcessConstants, simulate_process, week_calendar
-from training.synth_records import write_ambulance, write_istv, write_police
-from training.synth_write import write_council, write_json, write_reference
+from training.synth.patrols import patrol_frame, plan_patrols
+from training.synth.places import build_places
+from training.synth.process import ProcessConstants, simulate_process, week_calendar
+from training.synth.records import write_ambulance, write_istv, write_police
+from training.synth.write import write_council, write_json, write_reference
 
 __all__ = [
     "PRESETS", "PATROL_FILE", "CitySummary", "Progress", "generate_city", "oracle_frame",

@@ -18,13 +18,13 @@ Methods (``METHODS``):
   exponentially weighted mean of past weekly counts (half-life a parameter),
   blended with the mean of the adjacent areas' with weight ``1/(1+d)`` for
   neighbours at distance ``d = 1``: ``(s_i + w mean_j s_j) / (1 + w)``.
-- ``hawkes``: a grid self-exciting model (``training.hawkes``), refitted every
+- ``hawkes``: a grid self-exciting model (``training.baselines.hawkes``), refitted every
   ``refit_every`` weeks of origin on data up to the refit origin, predicting
   from the counts up to each origin.
-- ``poisson_glm``: see ``training.baselines_fitted``.
+- ``poisson_glm``: see ``training.baselines.fitted``.
 - ``oracle``: the synthetic city's true expected count, when given.
 
-Input errors (``SchemaError``) use the messages of ``training.baselines_grid``.
+Input errors (``SchemaError``) use the messages of ``training.baselines.grid``.
 Horizon-free methods forecast the same ``mu`` at every horizon. ``q_lo``,
 ``q_hi`` and ``p_any`` come from a Poisson(``mu``) distribution, ``mu`` floored
 at ``BaselineParams.mu_floor``.
@@ -39,8 +39,8 @@ import pandas as pd
 from scipy import sparse, special
 from scipy.signal import lfilter
 
-from training.baselines_fitted import hawkes_forecasts, predict_glm
-from training.baselines_grid import WEEK, Grid, build_grid, require_columns
+from training.baselines.fitted import hawkes_forecasts, predict_glm
+from training.baselines.grid import WEEK, Grid, build_grid, require_columns
 from training.config import BaselineParams
 from training.predictions import PREDICTION_COLUMNS
 

@@ -22,8 +22,8 @@ import pandas as pd
 from sklearn.linear_model import PoissonRegressor
 from threadpoolctl import threadpool_limits
 
+from training.baselines.hawkes import HawkesModel, fit_grid_hawkes
 from training.errors import SchemaError
-from training.hawkes import HawkesModel, fit_grid_hawkes
 
 __all__ = ["refit_schedule", "hawkes_forecasts", "predict_glm", "MISSING_FEATURES"]
 

@@ -1,6 +1,6 @@
 """The panel as an areas x weeks matrix, validated, with the origins' columns.
 
-Used by ``training.baselines`` so every baseline indexes the same matrix.
+Used by ``training.baselines.predict`` so every baseline indexes the same matrix.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import BacktestParams
-from training.metrics import (
+from training.metrics.scores import (
     best_baseline,
     oracle_capture,
     paired_bootstrap,

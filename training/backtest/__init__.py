@@ -1,0 +1,1 @@
+"""The rolling-origin backtest: refits, baselines, scoring."""

@@ -1,0 +1,1 @@
+"""The baselines crime analysts use, from last week's count to a grid Hawkes process."""

@@ -1,0 +1,1 @@
+"""Forecast scores: deviance, hit rates and PAI, calibration, paired bootstrap margins."""
