@@ -6,7 +6,7 @@ With ``dask.enabled`` both run on Dask (``training.scale``) and write the same f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,10 @@ from harmcast.commands._common import (
     fail_clearly,
     get_params,
 )
+from training.config import Params
+
+if TYPE_CHECKING:
+    from training.link.linker import RawLayout
 
 DirOption = Annotated[Path | None, typer.Option(file_okay=False, help="Folder of this source.")]
 
@@ -39,11 +43,7 @@ def ingest(
     Without source options, every source folder under data/01_raw/ is read.
     With any of them, only the folders given are read.
     """
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from training.disclosure import suppress_small
-    from training.link.linker import RawLayout, link_sources, write_linked
+    from training.link.linker import RawLayout
 
     params = get_params(params_file, root)
     raw_dir = params.paths.resolve("raw")
@@ -55,6 +55,18 @@ def ingest(
             layout = RawLayout.from_raw_dir(raw_dir)
             layout = RawLayout(*(getattr(layout, f) for f in ("police", "istv", "ambulance",
                                "council", "reference")), areas_file=areas)  # fmt: skip
+    ingest_step(params, layout=layout)
+
+
+def ingest_step(params: Params, *, layout: RawLayout | None = None) -> None:
+    """Link the raw records (every source under data/01_raw, or ``layout``) to areas."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from training.disclosure import suppress_small
+    from training.link.linker import link_sources, write_linked
+
+    raw_dir = params.paths.resolve("raw")
     with fail_clearly(), Progress(console=console, transient=True) as progress:
         if params.dask.enabled:
             from training.scale import ingest_on_dask
@@ -96,13 +108,17 @@ def panel(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
     Weeks a source does not cover are missing (not zero); each gap inside a
     source's span is named in a warning and written to coverage.json.
     """
+    panel_step(get_params(params_file, root))
+
+
+def panel_step(params: Params) -> None:
+    """Build the area x week panel from data/02_linked/ into data/03_panel/."""
     import pandas as pd
 
     from training.coverage import source_coverage
     from training.errors import LinkageError
     from training.panel import build_panel, write_panel
 
-    params = get_params(params_file, root)
     linked = params.paths.resolve("linked")
     with fail_clearly():
         if not (linked / "records.parquet").is_file():

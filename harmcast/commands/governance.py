@@ -23,8 +23,19 @@ from harmcast.commands._common import (
     fail_clearly,
     get_params,
 )
+from training.config import Params
 
-__all__ = ["register", "audit", "register_command", "review_app", "card_command"]
+__all__ = [
+    "register",
+    "audit",
+    "audit_step",
+    "register_command",
+    "register_step",
+    "review_app",
+    "decide_step",
+    "card_command",
+    "card_step",
+]
 
 AuditLogOption = Annotated[
     Path | None,
@@ -45,12 +56,15 @@ review_app = typer.Typer(help="Board review of registered versions.", no_args_is
 
 
 def _context(root: Path, params_file: Path | None, audit_log: Path | None):
+    return _context_of(get_params(params_file, root), audit_log)
+
+
+def _context_of(params: Params, audit_log: Path | None):
     from governance.auditlog import default_log_path
     from governance.policy import load_policy, project_policy_path
     from governance.registry import use_tracking
     from training.config import tracking_uri
 
-    params = get_params(params_file, root)
     with fail_clearly():
         policy = load_policy(project_policy_path(params.paths))
     log = audit_log or default_log_path(params.paths.root)
@@ -78,10 +92,15 @@ def register_command(
     checked against the hash the audit tagged); a ``data/07_audit/gate_report.json``
     that says anything else is refused.
     """
+    register_step(get_params(params_file, root), audit_log=audit_log)
+
+
+def register_step(params: Params, *, audit_log: Path | None = None) -> None:
+    """Register the trained candidate, only if the gate report its audit logged passed."""
     from governance.registry import register_candidate
     from training.errors import GateFailed
 
-    params, policy, uri, log = _context(root, params_file, audit_log)
+    params, policy, uri, log = _context_of(params, audit_log)
     with fail_clearly():
         meta = _read_json(params.paths.resolve("models") / "model_meta.json")
         results = _read_json(params.paths.resolve("backtest") / "results.json")
@@ -178,9 +197,18 @@ def _gov(params, log):
 
 
 def _decide(action: str, version, member, key, rationale, root, params_file, model, audit_log):
+    decide_step(get_params(params_file, root), action, version=version, member=member, key=key,
+                rationale=rationale, model=model, audit_log=audit_log)  # fmt: skip
+
+
+def decide_step(
+    params: Params, action: str, *, version: int, member: str, key: Path, rationale: str,
+    model: str | None = None, audit_log: Path | None = None,
+) -> None:  # fmt: skip
+    """Sign one board decision (``approve``, ``reject`` or ``rollback``) on a version."""
     from governance import review
 
-    params, _, _, log = _context(root, params_file, audit_log)
+    params, _, _, log = _context_of(params, audit_log)
     name = model or params.tracking.registered_model
     with fail_clearly():
         out = getattr(review, action)(
@@ -296,10 +324,17 @@ def card_command(
     audit_log: AuditLogOption = None,
 ) -> None:
     """Build the model card of a version; publish it once the version is approved."""
+    card_step(get_params(params_file, root), version, model=model, audit_log=audit_log)
+
+
+def card_step(
+    params: Params, version: int, *, model: str | None = None, audit_log: Path | None = None
+) -> None:
+    """Build the model card of a version; publish it once the version is approved."""
     from governance.cards.builder import CardInputs
     from governance.cards.render import publish_card
 
-    params, policy, uri, log = _context(root, params_file, audit_log)
+    params, policy, uri, log = _context_of(params, audit_log)
     name = model or params.tracking.registered_model
     with fail_clearly():
         result = publish_card(CardInputs.from_params(params, audit_log=log), model_name=name,
@@ -318,13 +353,17 @@ def audit(root: RootOption = Path("."), params_file: ParamsOption = None) -> Non
     Writes data/07_audit/gate_report.{json,html} and plots, logs them to the
     candidate's MLflow run, tags it harmcast.gate, and exits 1 when the gate fails.
     """
+    audit_step(get_params(params_file, root))
+
+
+def audit_step(params: Params) -> None:
+    """Run the governance gate on the trained candidate; exit 1 when it fails."""
     from governance.gate import audit_candidate
     from governance.policy import load_policy, project_policy_path
     from governance.registry import use_tracking
     from training.config import tracking_uri
     from training.errors import GateFailed
 
-    params = get_params(params_file, root)
     use_tracking(tracking_uri(params))
     with fail_clearly(), _audit_progress() as progress:
         policy = load_policy(project_policy_path(params.paths))

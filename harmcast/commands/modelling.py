@@ -22,6 +22,7 @@ from harmcast.commands._common import (
     fail_clearly,
     get_params,
 )
+from training.config import Params
 
 MISSING_LAYER = "{path}: not found; run `harmcast {step}` first"
 
@@ -43,10 +44,14 @@ def _read_features(params):
 
 def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Build the forecast features from data/03_panel/ into data/04_features/."""
+    features_step(get_params(params_file, root))
+
+
+def features_step(params: Params) -> None:
+    """Build the forecast features from data/03_panel/ into data/04_features/."""
     from training.features import build_features, feature_columns
     from training.panel import read_panel_layer
 
-    params = get_params(params_file, root)
     with fail_clearly():
         panel_dir = _require(params.paths.resolve("panel") / "panel.parquet", "panel").parent
         start = time.perf_counter()
@@ -73,6 +78,11 @@ def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
 
 def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Backtest the model against the baselines; write data/06_backtest/ and log to MLflow."""
+    backtest_step(get_params(params_file, root))
+
+
+def backtest_step(params: Params) -> None:
+    """Backtest the model against the baselines; write data/06_backtest/ and log to MLflow."""
     import pandas as pd
 
     from harmcast.commands._progress import step_progress
@@ -87,7 +97,6 @@ def backtest(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
         sha256_file,
     )
 
-    params = get_params(params_file, root)
     with fail_clearly():
         frame = _read_features(params)
         panel_dir = params.paths.resolve("panel")
@@ -126,13 +135,17 @@ def _add_to_summary(results_file: Path, key: str, value) -> None:
 
 def train(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
     """Fit the final model on every observed week into data/05_models/ and log it to MLflow."""
+    train_step(get_params(params_file, root))
+
+
+def train_step(params: Params) -> None:
+    """Fit the final model on every observed week into data/05_models/ and log it to MLflow."""
     from harmcast.commands._progress import step_progress
     from training.config import tracking_uri
     from training.features import feature_columns
     from training.model import fit_forecaster
     from training.tracking import INPUTS_KEY, RUN_ID_KEY, candidate_inputs, log_final_model
 
-    params = get_params(params_file, root)
     with fail_clearly():
         start = time.perf_counter()
         if params.dask.enabled:

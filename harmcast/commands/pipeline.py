@@ -1,21 +1,25 @@
 """harmcast commands: the end-to-end main job (``harmcast run``).
 
-The main job runs the same commands a user would, in order, in one process:
-synth, ingest, panel, features, backtest, train, audit, register, the draft
-card, the demo board's signed approvals, the published card, snapshot, bento
-import, and finally serve. Before the first step a root whose board is not
-sealed gets a demo board: an Ed25519 software key for every roster member
-(``.harmcast/keys/demo/``, marked ``demo`` in the policy and in each decision)
-and a sealed genesis policy holding their public keys. With
-``dask.enabled`` ingest, panel, features and train run on one Dask cluster,
-opened before the first of them and closed after the last (before serving).
+The main job calls, in order and in one process, the step functions the
+commands wrap (:func:`main_job_steps`): synth, ingest, panel, features,
+backtest, train, audit, register, the draft card, the demo board's signed
+approvals, the published card, snapshot, bento import, and finally serve. The
+first step that fails stops the job, naming it, with its exit code.
+
+Before the first step a root whose board is not sealed gets a demo board: an
+Ed25519 software key for every roster member (``.harmcast/keys/demo/``, marked
+``demo`` in the policy and in each decision) and a sealed genesis policy holding
+their public keys. With ``dask.enabled`` ingest, panel, features and train run
+on one Dask cluster, opened before the first of them and closed after the
+register step (before the card).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -29,23 +33,79 @@ from harmcast.commands._common import (
     fail_clearly,
     get_params,
 )
+from harmcast.commands.data import ingest_step, panel_step
+from harmcast.commands.governance import audit_step, card_step, decide_step, register_step
+from harmcast.commands.modelling import backtest_step, features_step, train_step
+from harmcast.commands.serving import bento_import_step, serve_step, snapshot_step
+from harmcast.commands.synth import synth_step
+from training.config import Params
 
 DEMO_RATIONALE = (
     "Demo approval on the synthetic city: gate passed, card reviewed, "
     "forecasts are for area-level planning only."
 )
+MSG_STEP_FAILED = "harmcast {step} failed (step {number} of {total}); the main job stops here."
+
+Step = Callable[[Params], None]
+"""One step of the main job: it takes the resolved params and returns nothing."""
 
 
-def _invoke(app: typer.Typer, args: list[str]) -> None:
-    """Run one harmcast command in-process; stop the job when it fails."""
-    console.rule(f"[bold]harmcast {' '.join(args)}")
-    try:
-        code = app(args, standalone_mode=False)
-    except SystemExit as exc:  # a command may still call sys.exit
-        code = exc.code
-    if code:
-        err_console.print(f"[bold red]harmcast {args[0]} failed; the main job stops here.")
-        raise typer.Exit(code=int(code))
+def data_steps(*, synth: bool = True) -> list[tuple[str, Step]]:
+    """Return the steps from the raw files to a registered version, in order.
+
+    With ``dask.enabled`` these run on one Dask cluster (the synth step never uses it).
+    """
+    return [*([("synth", synth_step)] if synth else []),
+            ("ingest", ingest_step), ("panel", panel_step), ("features", features_step),
+            ("backtest", backtest_step), ("train", train_step), ("audit", audit_step),
+            ("register", register_step)]  # fmt: skip
+
+
+def release_steps(demo_keys: dict[str, Path], reviewers: list[str]) -> list[tuple[str, Step]]:
+    """Return the steps from a registered version to the imported bento, in order.
+
+    The draft card, one signed approval per demo reviewer (with their key in
+    ``demo_keys``), the published card, the snapshot and the bento import.
+    """
+    approvals = [(f"review approve --member {member}",
+                  partial(_approve_pending, member=member, key=demo_keys[member]))
+                 for member in reviewers]  # fmt: skip
+    return [("card", _card_of_pending), *approvals, ("card", _card_of_pending),
+            ("snapshot", snapshot_step), ("bento import", bento_import_step)]  # fmt: skip
+
+
+def main_job_steps(
+    *, synth: bool = True, demo_keys: dict[str, Path] | None = None,
+    reviewers: list[str] | None = None,
+) -> list[tuple[str, Step]]:  # fmt: skip
+    """Return every step of the main job before serving, in order, as (name, function)."""
+    keys = demo_keys or {}
+    return data_steps(synth=synth) + release_steps(keys, list(reviewers or keys))
+
+
+def run_steps(steps: list[tuple[str, Step]], params: Params, *, first: int = 1,
+              total: int | None = None) -> None:  # fmt: skip
+    """Call each step with ``params``; the first that fails stops the job with its exit code."""
+    total = total or len(steps)
+    for number, (name, step) in enumerate(steps, start=first):
+        console.rule(f"[bold]harmcast {name}")
+        try:
+            with fail_clearly():
+                step(params)
+        except typer.Exit as exc:
+            if exc.exit_code:
+                err_console.print("[bold red]" + MSG_STEP_FAILED.format(
+                    step=name, number=number, total=total))  # fmt: skip
+            raise
+
+
+def _card_of_pending(params: Params) -> None:
+    card_step(params, _pending_version(params))
+
+
+def _approve_pending(params: Params, *, member: str, key: Path) -> None:
+    decide_step(params, "approve", version=_pending_version(params), member=member, key=key,
+                rationale=DEMO_RATIONALE)  # fmt: skip
 
 
 @contextmanager
@@ -127,7 +187,6 @@ def run(
     packaged policy, as each step is; the policy is read before the first step.
     """
     from governance.policy import DEFAULT_POLICY_PATH, load_policy, project_policy_path
-    from harmcast.cli import app
 
     params = get_params(params_file, root)
     demo_keys = _demo_board(params)
@@ -135,38 +194,21 @@ def run(
         policy = load_policy(project_policy_path(params.paths))
     packaged = Path(policy.path) == DEFAULT_POLICY_PATH
     console.print(f"policy: {policy.path}" + (" (packaged: the root has none)" if packaged else ""))
-    common = ["--root", str(root)] + (["--params", str(params_file)] if params_file else [])
-    steps = (["synth"] if synth else []) + [
-        "ingest",
-        "panel",
-        "features",
-        "backtest",
-        "train",
-        "audit",
-        "register",
-    ]
-    with fail_clearly(), _engine(params):
-        for step in steps:
-            _invoke(app, [step, *common])
-
-    version = _pending_version(params)
-    _invoke(app, ["card", "--version", str(version), *common])
     for member in policy.board.demo_reviewers:
         if member not in demo_keys:
             err_console.print(f"[bold red]no demo key for {member}: the board is not a demo "
                               "board; its members approve with their own keys.")  # fmt: skip
             raise typer.Exit(code=1)
-        _invoke(
-            app,
-            ["review", "approve", "--version", str(version), "--member", member,
-             "--key", str(demo_keys[member]), "--rationale", DEMO_RATIONALE, *common],
-        )  # fmt: skip
-    _invoke(app, ["card", "--version", str(version), *common])
-    _invoke(app, ["snapshot", *common])
-    _invoke(app, ["bento", "import", *common])
-    _print_summary(params, version)
+    data = data_steps(synth=synth)
+    release = release_steps(demo_keys, list(policy.board.demo_reviewers))
+    total = len(data) + len(release) + int(serve)
+    with fail_clearly(), _engine(params):
+        run_steps(data, params, total=total)
+    run_steps(release, params, first=len(data) + 1, total=total)
+    _print_summary(params, _pending_version(params))
     if serve:
-        _serve(app, params, common)
+        run_steps([("serve", partial(_serve, params_file=params_file))], params,
+                  first=total, total=total)  # fmt: skip
 
 
 def _print_summary(params, version: int) -> None:
@@ -192,7 +234,7 @@ def _print_summary(params, version: int) -> None:
     )
 
 
-def _serve(app: typer.Typer, params, common: list[str]) -> None:
+def _serve(params: Params, *, params_file: Path | None = None) -> None:
     import os
 
     env_name = params.serving.planner_token_env
@@ -213,7 +255,7 @@ def _serve(app: typer.Typer, params, common: list[str]) -> None:
     console.print(
         f"[bold]Planners' weekly briefing: {url}/[/]  (sign in with the credential {token})"
     )
-    _invoke(app, ["serve", *common])
+    serve_step(params, params_file=params_file)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from harmcast.commands._common import ParamsOption, RootOption, console, fail_clearly, get_params
+from training.config import Params
 
 
 def _read_frame(path: Path):
@@ -72,6 +73,11 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     snapshot folder's hash is recorded in the audit log (signed) and on the
     version (``harmcast.snapshot_sha256``).
     """
+    snapshot_step(get_params(params_file, root))
+
+
+def snapshot_step(params: Params) -> None:
+    """Forecast every area for the next weeks with the servable production model."""
     from governance.policy import load_policy, project_policy_path
     from governance.provenance import Governance
     from governance.servable import record_snapshot
@@ -79,7 +85,6 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
     from serving.store import load_forecaster, resolve_approved
     from training.config import tracking_uri
 
-    params = get_params(params_file, root)
     paths, uri = params.paths, tracking_uri(params)
     with fail_clearly():
         approved = resolve_approved(
@@ -126,7 +131,11 @@ def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None)
     The store is ``<root>/bentoml`` unless ``BENTOML_HOME`` is set. The snapshot
     must hash to what ``harmcast snapshot`` recorded; the import is recorded too.
     """
-    params = get_params(params_file, root)
+    bento_import_step(get_params(params_file, root))
+
+
+def bento_import_step(params: Params) -> None:
+    """Import the servable production model, its card and snapshot into the root's store."""
     # before BentoML is imported: it reads BENTOML_HOME once, on first use of its store
     os.environ[BENTOML_HOME_ENV] = str(bentoml_home(params.paths.root))
     from serving.snapshot import snapshot_sha256
@@ -175,9 +184,22 @@ def serve(
     section: token variable names, ``public_cards``) and the same BentoML
     store as ``harmcast bento import``.
     """
+    serve_step(get_params(params_file, root), params_file=params_file, model=model, host=host,
+               port=port)  # fmt: skip
+
+
+def serve_step(
+    params: Params,
+    *,
+    params_file: Path | None = None,
+    model: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> None:
+    """Run ``bentoml serve`` on the root's store and params until it stops."""
     from training.config import tracking_uri
 
-    params = get_params(params_file, root)
+    root = params.paths.root
     env = {
         **os.environ,
         TRACKING_URI_ENV: tracking_uri(params),

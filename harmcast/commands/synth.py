@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from harmcast.commands._common import ParamsOption, RootOption, console, fail_clearly, get_params
+from training.config import Params
 
 PresetOption = Annotated[
     str | None,
@@ -28,6 +29,13 @@ def synth(
     out: OutOption = None,
 ) -> None:
     """Generate a synthetic city: every agency's raw files plus the oracle."""
+    synth_step(get_params(params_file, root), preset=preset, seed=seed, out=out)
+
+
+def synth_step(
+    params: Params, *, preset: str | None = None, seed: int | None = None, out: Path | None = None
+) -> None:
+    """Generate the synthetic city's raw files into ``out`` (default ``data/01_raw``)."""
     from pydantic import ValidationError
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -35,7 +43,6 @@ def synth(
     from training.errors import ConfigError
     from training.synth.city import generate_city
 
-    params = get_params(params_file, root)
     update = {k: v for k, v in (("preset", preset), ("seed", seed)) if v is not None}
     with fail_clearly():
         try:
