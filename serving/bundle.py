@@ -178,6 +178,7 @@ def import_to_bentoml(
     tracking_uri: str,
     models_dir: Path = Path("data/05_models"),
     snapshot_digest: str | None = None,
+    store: Path | None = None,
 ) -> str:
     """Save the approved model, its card, approval record and snapshot to BentoML.
 
@@ -190,6 +191,8 @@ def import_to_bentoml(
     models_dir : where a local ``model_meta.json`` may be found.
     snapshot_digest : the snapshot hash recorded at ``harmcast snapshot``; the
         folder and its copy in the store must hash to it (default: the folder's own).
+    store : the BentoML home to import into (its ``models/``); default the one
+        BentoML resolved in this process (``$BENTOML_HOME`` or ``~/bentoml``).
 
     Returns
     -------
@@ -217,13 +220,15 @@ def import_to_bentoml(
     with tempfile.TemporaryDirectory(prefix="harmcast-import-") as tmp:
         model_dir = _download_model(approved, tracking_uri, Path(tmp) / "dl")
         tag = f"{BENTO_MODEL_NAME}:{_bento_version(approved, digest, model_dir)}"
+        target = _model_store(store)
         try:
-            return str(bentoml.models.get(tag).tag)
+            return str(bentoml.models.get(tag, **target).tag)
         except bentoml.exceptions.NotFound:
             pass
         approval = {**asdict(approved), "card_dir": str(approved.card_dir)}
         with bentoml.models.create(
             tag,
+            **target,
             labels={
                 "registered_model": approved.name,
                 "registered_version": str(approved.version),
@@ -250,6 +255,16 @@ def import_to_bentoml(
             _check_copy(root / "snapshot", snapshot_sha256(root / "snapshot"), expected)
             (root / "approval.json").write_text(json.dumps(approval, indent=2) + "\n")
     return tag
+
+
+def _model_store(store: Path | None) -> dict:
+    """Name the model store explicitly: BentoML resolves its home once per process."""
+    if store is None:
+        return {}
+    from bentoml._internal.models.model import ModelStore
+
+    (store / "models").mkdir(parents=True, exist_ok=True)
+    return {"_model_store": ModelStore(store / "models")}
 
 
 def load_bundle(model_path: Path) -> Bundle:

@@ -1,7 +1,9 @@
 """harmcast commands: serving (snapshot, BentoML import, serve).
 
-The BentoML store is the project's own, ``<root>/bentoml``, unless
-``BENTOML_HOME`` is set: these commands set it before BentoML first reads it.
+The BentoML store is the project's own, ``<root>/bentoml``, unless the user
+set ``BENTOML_HOME``: ``bento import`` names that store to BentoML explicitly
+(BentoML resolves its home once per process, so setting the variable late is
+not enough) and ``serve`` sets ``BENTOML_HOME`` for the server it starts.
 """
 
 from __future__ import annotations
@@ -136,13 +138,12 @@ def bento_import(root: RootOption = Path("."), params_file: ParamsOption = None)
 
 def bento_import_step(params: Params) -> None:
     """Import the servable production model, its card and snapshot into the root's store."""
-    # before BentoML is imported: it reads BENTOML_HOME once, on first use of its store
-    os.environ[BENTOML_HOME_ENV] = str(bentoml_home(params.paths.root))
     from serving.snapshot import snapshot_sha256
     from serving.store import import_to_bentoml, resolve_approved, write_model_tag
     from training.config import tracking_uri
 
     paths, uri = params.paths, tracking_uri(params)
+    store = bentoml_home(paths.root)
     with fail_clearly():
         approved = resolve_approved(
             uri, params.tracking.registered_model, cards_root=paths.resolve("model_cards"),
@@ -157,16 +158,15 @@ def bento_import_step(params: Params) -> None:
             tracking_uri=uri,
             models_dir=paths.resolve("models"),
             snapshot_digest=digest,
+            store=store,
         )
         details = {
-            "path": str(folder), "bento_tag": tag, "store": os.environ[BENTOML_HOME_ENV],
+            "path": str(folder), "bento_tag": tag, "store": str(store),
             "snapshot_sha256": digest,
         }  # fmt: skip
         _record_import(params, approved, details)
     written = write_model_tag(tag)
-    console.print(
-        f"[green]imported[/] {tag} into {os.environ[BENTOML_HOME_ENV]} (pinned in {written})"
-    )
+    console.print(f"[green]imported[/] {tag} into {store} (pinned in {written})")
 
 
 def serve(

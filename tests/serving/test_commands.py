@@ -142,3 +142,22 @@ def test_import_and_serve_use_the_roots_store_and_params(root, tmp_path):
     assert anonymous.status_code == 401, anonymous.text
     assert planner.status_code == 200 and planner.json()["version"] == 2
     assert "registry check: passed" in server.output()
+
+
+def test_bento_import_in_one_process_uses_each_roots_own_store(city, tmp_path, monkeypatch):
+    """BentoML resolves its home once per process: the import names the root's store."""
+    monkeypatch.delenv("BENTOML_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    tags = {}
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        root = project_root(city, tmp_path / name)
+        monkeypatch.setenv(MODEL_TAG_FILE_ENV, str(tmp_path / name / "model_tag.txt"))
+        for step in (["snapshot"], ["bento", "import"]):
+            result = CliRunner().invoke(app, [*step, "--root", str(root)])
+            assert result.exit_code == 0, result.output
+        tags[name] = (tmp_path / name / "model_tag.txt").read_text().strip()
+        model = root / "bentoml" / "models" / tags[name].replace(":", "/") / "model.yaml"
+        assert model.is_file(), result.output
+    assert not list((tmp_path / "home").glob("bentoml/models/*/*"))
+    assert "BENTOML_HOME" not in os.environ
