@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from governance.provenance import TAG_SNAPSHOT
 from serving.snapshot import META_FILE, snapshot_sha256
 from training.errors import NotApproved
 
@@ -31,7 +32,6 @@ __all__ = [
     "MSG_SNAPSHOT_MISSING",
 ]
 
-TAG_SNAPSHOT = "harmcast.snapshot_sha256"
 #: the BentoML model's metadata key written by ``harmcast bento import``
 METADATA_SNAPSHOT = "snapshot_sha256"
 REGISTRY_SOURCE = "the registry tag " + TAG_SNAPSHOT

@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -75,6 +76,14 @@ def test_snapshot_hash_is_the_contract_definition(tmp_path, city):
 
 def test_serving_and_governance_name_the_same_tag():
     assert TAG_SNAPSHOT == GOVERNANCE_TAG == "harmcast.snapshot_sha256"
+    project = Path(__file__).resolve().parents[2]
+    defining = [
+        path.relative_to(project).as_posix()
+        for package in ("training", "governance", "serving", "monitoring", "harmcast")
+        for path in sorted((project / package).rglob("*.py"))
+        if '"harmcast.snapshot_sha256"' in path.read_text()
+    ]
+    assert defining == ["governance/provenance.py"]
 
 
 def test_import_recorded_the_directory_hash_in_the_store_and_the_registry(city):
