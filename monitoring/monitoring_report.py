@@ -115,14 +115,19 @@ def _png(figure: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _absent(value) -> bool:
+    """Say whether the week lacks a figure: None, or a key its entry has not (never scored)."""
+    return value is None or isinstance(value, jinja2.Undefined)
+
+
 def render_report(entries: list[dict], policy: Policy, *, log_path: Path) -> str:
     """Render the HTML report of the whole log (the latest entry on top)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE.parent),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
-    env.filters["num"] = lambda v: "" if v is None else f"{v:.3g}"
-    env.filters["small"] = lambda v: "" if v is None else suppress_small(v)
+    env.filters["num"] = lambda v: "" if _absent(v) else f"{v:.3g}"
+    env.filters["small"] = lambda v: "" if _absent(v) else suppress_small(v)
     images = {name: _png(fig) for name, fig in monitoring_figures(entries, policy).items()}
     return env.get_template(TEMPLATE.name).render(
         entries=entries,

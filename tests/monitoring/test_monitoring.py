@@ -110,3 +110,20 @@ def test_a_source_that_delivered_nothing_is_a_gap_and_drift_still_flags_it():
                          policy=DriftPolicy(min_trailing_weeks=8))  # fmt: skip
     istv = next(d for d in drift if d["source"] == "istv")
     assert istv["trailing_mean"] == 12 and istv["breaches"] == []
+
+
+def test_the_report_of_a_week_with_no_forecast_to_score_renders(tmp_path: Path):
+    """An approved version but no snapshot yet: nothing scored, the window is empty."""
+    from governance.policy import DEFAULT_POLICY_PATH, load_policy
+    from monitoring.monitoring_report import render_report
+
+    entry = {
+        "week": "2024-06-03", "records": 10, "quarantined": 0, "outside_week": 0,
+        "score": None, "window": {}, "drift": [], "breaches": [], "feedback": None,
+        "gaps": [], "review_reasons": [], "review_required": False,
+        "snapshot_refreshed": True, "snapshot_model": "harmcast-violence",
+        "snapshot_model_version": "1", "snapshot_origin": "2024-06-03", "snapshot_reason": None,
+    }  # fmt: skip
+    html = render_report([entry], load_policy(DEFAULT_POLICY_PATH), log_path=tmp_path / "log")
+    assert "not scored" in html
+    assert "Refreshed with harmcast-violence version 1" in html
