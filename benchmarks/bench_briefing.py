@@ -99,19 +99,22 @@ def build(h, tmp: Path, n_areas: int, n_districts: int) -> str:
     """Build and import one city; return its BentoML tag."""
     import mlflow
 
+    from governance.servable import record_snapshot
     from serving.briefing.inputs import build_briefing_files
-    from serving.snapshot import build_snapshot, write_snapshot
+    from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
+    from tests.governance.governed import make_project
     from training.atomic import write_files
 
-    uri = f"sqlite:///{tmp}/mlflow.db"
+    project = make_project(tmp)
+    uri = project.uri
     areas = _areas(n_areas, n_districts, tmp / "boundaries.geojson")
     features = h.make_features(areas, n_weeks=30)
     forecaster = h.train_forecaster(features, rounds=60, seed=3)
-    version = h.register_version(uri, forecaster, cards_root=tmp / "cards", tmp=tmp)
+    version = h.register_version(project, forecaster, tmp=tmp)
     client = mlflow.MlflowClient(uri, uri)
     client.set_registered_model_alias(h.MODEL_NAME, "production", str(version))
-    approved = resolve_approved(uri, h.MODEL_NAME, cards_root=tmp / "cards")
+    approved = resolve_approved(uri, h.MODEL_NAME, cards_root=tmp / "model_cards")
     snapshot = build_snapshot(
         features, forecaster, areas, policy_coverage=0.1, model_version=version
     )
@@ -122,14 +125,25 @@ def build(h, tmp: Path, n_areas: int, n_districts: int) -> str:
             boundaries=tmp / "boundaries.geojson",
         )
     )  # fmt: skip
-    return import_to_bentoml(approved, approved.card_dir, tmp / "snapshot", tracking_uri=uri)
+    # as `harmcast snapshot` records it
+    record_snapshot(project.gov, h.MODEL_NAME, version, snapshot_sha256(tmp / "snapshot"))
+    return import_to_bentoml(
+        approved, approved.card_dir, tmp / "snapshot", tracking_uri=uri,
+        store=tmp.parent / "bentoml",
+    )  # fmt: skip
 
 
 def serve(h, tag: str, home: Path, token: str, log: Path) -> tuple[subprocess.Popen, str]:
-    """Start ``bentoml serve`` on a free loopback port; return it once ready."""
+    """Start ``bentoml serve`` on a free loopback port; return it once ready.
+
+    The city's root is the log's folder: its registry and board decide at start-up.
+    """
     port = h.free_port()
+    root = log.parent
     env = {
         **os.environ,
+        "HARMCAST_ROOT": str(root),
+        "HARMCAST_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}",
         "BENTOML_HOME": str(home),
         "HARMCAST_BENTO_MODEL": tag,
         "HARMCAST_PLANNER_TOKENS": token,

@@ -86,28 +86,31 @@ def _wait(url: str, process: subprocess.Popen, path: str, timeout: float = 180) 
 
 
 def _build_city(h, tmp: Path, n_areas: int):
+    """Build a governed root (sealed test board, signed approvals, published card) and import it."""
     import mlflow
-    from governance.snapshots import ACTION_SNAPSHOT, record_snapshot
 
+    from governance.servable import record_snapshot
     from serving.snapshot import build_snapshot, snapshot_sha256, write_snapshot
     from serving.store import import_to_bentoml, resolve_approved
+    from tests.governance.governed import make_project
 
-    uri = f"sqlite:///{tmp}/mlflow.db"
+    project = make_project(tmp)
+    uri = project.uri
     areas = h.make_areas(n_areas)
     features = h.make_features(areas, n_weeks=20)
     forecaster = h.train_forecaster(features, rounds=200, seed=3)
-    version = h.register_version(uri, forecaster, cards_root=tmp / "cards", tmp=tmp)
+    version = h.register_version(project, forecaster, tmp=tmp)
     mlflow.MlflowClient(uri, uri).set_registered_model_alias(
         h.MODEL_NAME, "production", str(version)
     )
-    approved = resolve_approved(uri, h.MODEL_NAME, cards_root=tmp / "cards")
+    approved = resolve_approved(uri, h.MODEL_NAME, cards_root=tmp / "model_cards")
     snap = build_snapshot(features, forecaster, areas, policy_coverage=0.1, model_version=version)
     write_snapshot(snap, tmp / "snapshot")
     # as `harmcast snapshot` records it
-    record_snapshot(uri, tmp / "audit.jsonl", name=h.MODEL_NAME, version=version,
-                    snapshot_sha256=snapshot_sha256(tmp / "snapshot"), action=ACTION_SNAPSHOT,
-                    details={})  # fmt: skip
-    tag = import_to_bentoml(approved, approved.card_dir, tmp / "snapshot", tracking_uri=uri)
+    record_snapshot(project.gov, h.MODEL_NAME, version, snapshot_sha256(tmp / "snapshot"))
+    tag = import_to_bentoml(
+        approved, approved.card_dir, tmp / "snapshot", tracking_uri=uri, store=tmp / "bentoml"
+    )
     latest = features[features["origin_week"] == features["origin_week"].max()]
     return uri, version, tag, forecaster, latest[latest["horizon"] == 1].reset_index(drop=True)
 
@@ -165,8 +168,11 @@ def _measure(args, h, tmp: Path) -> tuple[list[dict], dict]:
     index = ForecastIndex(load_bundle(Path(bentoml.models.get(tag).path)).snapshot)
     env = {
         **os.environ,
+        "BENTOML_HOME": str(tmp / "bentoml"),
         "HARMCAST_BENTO_MODEL": tag,
         "HARMCAST_PLANNER_TOKENS": TOKEN,
+        "HARMCAST_TRACKING_URI": uri,
+        "HARMCAST_ROOT": str(tmp),
         "MLFLOW_TRACKING_URI": uri,
         "BENTOML_DO_NOT_TRACK": "true",
     }
