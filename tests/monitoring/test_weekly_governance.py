@@ -295,3 +295,16 @@ def test_weekly_refresh_records_the_snapshots_hash_for_bento_import(history, tmp
     assert tags[TAG_SNAPSHOT] == digest
     entry = read_audit(default_log_path(params.paths.root))[-1]
     assert entry["action"] == "snapshot" and entry["details"]["snapshot_sha256"] == digest
+
+
+def test_weekly_with_an_approved_version_and_no_snapshot_yet_works(history, tmp_path):
+    params, policy = _project(history, tmp_path), load_policy()
+    publish_version(params, policy, history["a"], _latest(history["features"]))
+    assert not params.paths.resolve("snapshot").exists()
+    args = ["weekly", "--data", str(history["weeks"][0][1]), "--root", str(params.paths.root)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "no published forecast for this week: nothing scored" in result.output
+    report = (params.paths.root / MONITORING_DIR / "monitoring_report.html").read_text()
+    assert "not scored" in report
+    assert (params.paths.resolve("snapshot") / SNAPSHOT_FILE).is_file()
