@@ -25,6 +25,7 @@ from governance.fairness import area_groups, fairness_audit
 from governance.gate_inputs import GateInputs, load_gate_inputs
 from governance.gate_record import log_gate_report
 from governance.policy import Policy
+from governance.provenance import TAG_GATE
 from governance.recording import RecordingAudit, recording_audit
 from governance.report_html import render_gate_html
 from governance.sensitive import sensitive_content_check
@@ -43,7 +44,6 @@ __all__ = [
     "TAG_GATE",
 ]
 
-TAG_GATE = "harmcast.gate"
 _KEYS = ["area_code", "origin_week", "horizon"]
 
 

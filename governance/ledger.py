@@ -24,7 +24,7 @@ from governance.auditlog import SYSTEM_ACTOR, entry_hash, read_log
 from governance.auditlog import verify_log as verify_chain
 from governance.board import PolicyChain, PolicyNotInForce, policy_in_force
 from governance.evidence import sha256_file
-from governance.provenance import Governance
+from governance.provenance import TAG_CARD, TAG_STATUS, Governance
 from governance.signing import (
     DECISIONS,
     SignatureError,
@@ -46,8 +46,6 @@ __all__ = [
     "verify_ledger",
 ]
 
-TAG_STATUS = "harmcast.approval_status"
-TAG_CARD = "harmcast.card_sha256"
 
 MSG_NO_ENVELOPE = "entry {n}: {action} by {actor!r} carries no signed decision"
 MSG_ENTRY_DISAGREES = (

@@ -24,6 +24,9 @@ from training.errors import NotApproved
 
 __all__ = [
     "GATE_REPORT_ARTIFACT",
+    "TAG_GATE",
+    "TAG_STATUS",
+    "TAG_CARD",
     "TAG_MODEL",
     "TAG_GATE_REPORT",
     "TAG_SNAPSHOT",
@@ -41,6 +44,10 @@ __all__ = [
 ]
 
 GATE_REPORT_ARTIFACT = "gate/gate_report.json"
+# The registry tags every layer reads, defined here once (this module ships in the bento).
+TAG_GATE = "harmcast.gate"
+TAG_STATUS = "harmcast.approval_status"
+TAG_CARD = "harmcast.card_sha256"
 TAG_MODEL = "harmcast.model_sha256"
 TAG_GATE_REPORT = "harmcast.gate_report_sha256"
 TAG_SNAPSHOT = "harmcast.snapshot_sha256"

@@ -32,6 +32,7 @@ from governance.gate_record import (
 )
 from governance.keys import load_system_key, root_of_log
 from governance.policy import Policy
+from governance.provenance import TAG_CARD, TAG_GATE, TAG_MODEL, TAG_STATUS
 from training.errors import GateFailed, HarmcastError
 
 __all__ = [
@@ -59,18 +60,14 @@ __all__ = [
     "logged_model_sha256",
 ]
 
-TAG_GATE = "harmcast.gate"
 TAG_POLICY = "harmcast.policy_sha256"
 TAG_DATA = "harmcast.data_sha256"
 TAG_CODE = "harmcast.code_version"
-TAG_STATUS = "harmcast.approval_status"
 TAG_REVIEWERS = "harmcast.reviewers"
 TAG_APPROVALS = "harmcast.approvals"
 TAG_DECIDED_AT = "harmcast.decided_at"
-TAG_CARD = "harmcast.card_sha256"
 TAG_METRIC_PREFIX = "harmcast.metric."
 TAG_AUDIT_HEAD = "harmcast.audit_head"
-TAG_MODEL = "harmcast.model_sha256"
 ALIAS_PRODUCTION = "production"
 ALIAS_PREVIOUS = "previous"
 

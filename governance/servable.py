@@ -31,6 +31,7 @@ from governance.board import PolicyNotInForce, policy_in_force
 from governance.evidence import sha256_file
 from governance.ledger import DecisionRecord, status_of, system_entries, version_decisions
 from governance.provenance import (
+    TAG_CARD,
     TAG_GATE_REPORT,
     TAG_MODEL,
     Governance,
@@ -59,7 +60,6 @@ __all__ = [
     "MSG_SNAPSHOT",
 ]
 
-TAG_CARD = "harmcast.card_sha256"
 
 MSG_NOT_REGISTERED = (
     "{model} version {version}: no register entry signed by harmcast in the audit log "

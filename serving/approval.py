@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from governance.provenance import TAG_CARD, TAG_GATE, TAG_STATUS
 from training.errors import NotApproved
 
 __all__ = [
@@ -36,11 +37,8 @@ __all__ = [
     "MSG_NOT_PRODUCTION",
 ]
 
-# The same names as governance.registry's TAG_* constants (a test holds them
-# equal); repeated here so the bento ships without the governance package.
-TAG_APPROVAL = "harmcast.approval_status"
-TAG_GATE = "harmcast.gate"
-TAG_CARD = "harmcast.card_sha256"
+# the registry tags, defined once in governance.provenance (shipped in the bento)
+TAG_APPROVAL = TAG_STATUS
 PRODUCTION = "production"
 ROOT_ENV = "HARMCAST_ROOT"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from governance.provenance import TAG_STATUS
 from serving.briefing.inputs import (
     AREAS_FILE,
     BOUNDARIES_FILE,
@@ -96,7 +97,7 @@ def provenance(approval: dict[str, Any], snapshot: Snapshot) -> Provenance:
     return Provenance(
         model_name=str(approval["name"]),
         model_version=str(approval["version"]),
-        approved=tags.get("harmcast.approval_status") == "approved",
+        approved=tags.get(TAG_STATUS) == "approved",
         approved_by=reviewers,
         approved_at=str(tags.get("harmcast.decided_at", "")),
         data_week=snapshot.meta.origin_week,

@@ -77,13 +77,14 @@ def test_snapshot_hash_is_the_contract_definition(tmp_path, city):
 def test_serving_and_governance_name_the_same_tag():
     assert TAG_SNAPSHOT == GOVERNANCE_TAG == "harmcast.snapshot_sha256"
     project = Path(__file__).resolve().parents[2]
-    defining = [
-        path.relative_to(project).as_posix()
+    sources = {
+        path.relative_to(project).as_posix(): path.read_text()
         for package in ("training", "governance", "serving", "monitoring", "harmcast")
         for path in sorted((project / package).rglob("*.py"))
-        if '"harmcast.snapshot_sha256"' in path.read_text()
-    ]
-    assert defining == ["governance/provenance.py"]
+    }
+    for tag in ("snapshot_sha256", "gate", "approval_status", "card_sha256", "model_sha256"):
+        defining = [name for name, text in sources.items() if f'"harmcast.{tag}"' in text]
+        assert defining == ["governance/provenance.py"], tag
 
 
 def test_import_recorded_the_directory_hash_in_the_store_and_the_registry(city):
