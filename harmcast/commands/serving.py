@@ -1,9 +1,10 @@
 """harmcast commands: serving (snapshot, BentoML import, serve).
 
 The BentoML store is the project's own, ``<root>/bentoml``, unless the user
-set ``BENTOML_HOME``: ``bento import`` names that store to BentoML explicitly
-(BentoML resolves its home once per process, so setting the variable late is
-not enough) and ``serve`` sets ``BENTOML_HOME`` for the server it starts.
+set ``BENTOML_HOME``: ``bento import`` sets ``BENTOML_HOME`` to it while it
+works and also names the store to BentoML explicitly (BentoML resolves its
+home once per process, so a variable set after that is not read), and
+``serve`` sets ``BENTOML_HOME`` for the server it starts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -40,6 +43,25 @@ def bentoml_home(root: Path) -> Path:
     """Return the BentoML store these commands use: ``$BENTOML_HOME`` or ``<root>/bentoml``."""
     home = os.environ.get(BENTOML_HOME_ENV, "").strip()
     return Path(home) if home else (root / BENTOML_DIR).resolve()
+
+
+@contextmanager
+def _bentoml_home(store: Path) -> Iterator[None]:
+    """Set ``BENTOML_HOME`` to ``store`` while BentoML works, then put it back.
+
+    BentoML resolves its home on first use, once per process: set then, the
+    whole store (its client id too) is the root's. Put back afterwards, so a
+    later command in the same process does not take it for the user's choice.
+    """
+    before = os.environ.get(BENTOML_HOME_ENV)
+    os.environ[BENTOML_HOME_ENV] = str(store)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(BENTOML_HOME_ENV, None)
+        else:
+            os.environ[BENTOML_HOME_ENV] = before
 
 
 def params_path(params_file: Path | None, root: Path) -> Path | None:
@@ -151,15 +173,16 @@ def bento_import_step(params: Params) -> None:
         )  # fmt: skip
         folder = paths.resolve("snapshot")
         digest = snapshot_sha256(folder)
-        tag = import_to_bentoml(
-            approved,
-            approved.card_dir,
-            folder,
-            tracking_uri=uri,
-            models_dir=paths.resolve("models"),
-            snapshot_digest=digest,
-            store=store,
-        )
+        with _bentoml_home(store):
+            tag = import_to_bentoml(
+                approved,
+                approved.card_dir,
+                folder,
+                tracking_uri=uri,
+                models_dir=paths.resolve("models"),
+                snapshot_digest=digest,
+                store=store,
+            )
         details = {
             "path": str(folder), "bento_tag": tag, "store": str(store),
             "snapshot_sha256": digest,

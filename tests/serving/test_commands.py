@@ -104,6 +104,7 @@ def test_import_and_serve_use_the_roots_store_and_params(root, tmp_path):
         "BENTOML_DO_NOT_TRACK": "true",
         MODEL_TAG_FILE_ENV: str(tmp_path / "model_tag.txt"),
         "HARMCAST_PLANNER_TOKENS": "pl4nner",
+        "HOME": str(tmp_path / "home"),  # BentoML's default store is ~/bentoml
     }
     for step in (["snapshot"], ["bento", "import"]):
         run = subprocess.run(
@@ -117,6 +118,7 @@ def test_import_and_serve_use_the_roots_store_and_params(root, tmp_path):
         assert run.returncode == 0, run.stdout + run.stderr
     tag = (tmp_path / "model_tag.txt").read_text().strip()
     assert (root / "bentoml" / "models" / tag.replace(":", "/") / "model.yaml").is_file()
+    assert not (tmp_path / "home" / "bentoml").exists()  # nothing of the store (client id...)
 
     port = free_port()
     log = tmp_path / "serve.log"
