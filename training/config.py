@@ -185,6 +185,7 @@ class BaselineParams(_Strict):
     glm_alpha: float = Field(1e-4, ge=0)
     glm_max_iter: int = Field(300, ge=1)
     refit_every: int = Field(4, ge=1)
+    threads: int = Field(2, ge=1)  # GLM refits side by side, one BLAS thread each
     interval: tuple[float, float] = (0.1, 0.9)
     mu_floor: float = Field(1e-6, gt=0)
 
