@@ -161,10 +161,10 @@ class BacktestParams(_Strict):
     n_boot: int = 1000
     seed: int = 11
     n_jobs: int = Field(
-        1,
+        2,
         ge=1,
-        description="Boosters fitted side by side in threads (1: one after another; "
-        "concurrent LightGBM fits in one process crashed in the full test run).",
+        description="Boosters fitted side by side in worker processes, each with "
+        "model.num_threads // n_jobs threads (1: one after another, in this process).",
     )
     ablation_rounds: int | None = Field(
         150, description="Boosting rounds of the ablation models (None: as the model)."
