@@ -17,7 +17,8 @@ machine, a fold's subset 4 s) but moved the PAI 5% margin over the GLM from
 samples at most ``ModelParams.max_train_rows`` rows as ``harmcast train`` does.
 
 Fits run side by side in ``BacktestParams.n_jobs`` worker processes (joblib's
-loky pool; the feature matrix reaches them memory-mapped, not copied), all the
+loky pool; each variant's feature matrix is written once to a temporary
+``.npy`` file that the workers memory-map, so no matrix is sent per fit), all the
 variants' refits in one queue, each booster with ``ModelParams.num_threads //
 n_jobs`` OpenMP threads. LightGBM's results do not depend on the thread count
 (``deterministic``), so the forecasts are those of one fit after another; two
@@ -29,8 +30,10 @@ one process are a known source of crashes.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -138,7 +141,7 @@ class _Variant:
 
     columns: list[str]
     rounds: int | None
-    x: np.ndarray  # feature matrix of ``union`` (column-major float32)
+    x_file: str  # a column-major float32 ``.npy`` of the feature matrix of ``union``
     y: np.ndarray
     union: np.ndarray  # positions in ``features``
 
@@ -149,13 +152,15 @@ def _prepare_variant(
     columns: list[str],
     model: ModelParams,
     rounds: int | None,
+    folder: Path,
 ) -> tuple[_Variant, list[np.ndarray]]:
-    """Read one variant's matrix out of the frame once; return it and each fold's rows in it."""
+    """Write one variant's matrix to ``folder`` once; return it and each fold's rows in it."""
     y_all = features["y"].to_numpy(np.float64)
     fold_rows = [training_rows(y_all, r.rows, model) for r in refits]
     union = np.unique(np.concatenate(fold_rows))
-    x = feature_matrix(features, columns, union)
-    variant = _Variant(list(columns), rounds, x, y_all[union], union)
+    x_file = folder / f"{refits[0].method}.npy"
+    np.save(x_file, feature_matrix(features, columns, union))
+    variant = _Variant(list(columns), rounds, str(x_file), y_all[union], union)
     return variant, [np.searchsorted(union, rows) for rows in fold_rows]
 
 
@@ -167,11 +172,12 @@ def _fit_one(
     model: ModelParams,
 ) -> tuple[str, float, np.ndarray]:
     """Fit one refit (in a worker process); return the booster as text, its dispersion, mu."""
-    data = lgb.Dataset(variant.x[local], label=variant.y[local], feature_name=variant.columns)
+    x = np.load(variant.x_file, mmap_mode="r")
+    data = lgb.Dataset(x[local], label=variant.y[local], feature_name=variant.columns)
     booster = fit_booster(
         data, variant.columns, model, horizons=horizons, num_boost_round=variant.rounds
     )
-    dispersion = fit_dispersion(booster, variant.x, variant.y, seed=model.seed, rows=local)
+    dispersion = fit_dispersion(booster, x, variant.y, seed=model.seed, rows=local)
     mu = np.asarray(booster.predict(test_x), dtype=np.float64)
     return booster.model_to_string(), dispersion, mu
 
@@ -187,17 +193,16 @@ def _forecast_frame(
     return out
 
 
-def fit_folds(
+def _fit_refits(
     features: pd.DataFrame,
-    folds: list[Fold],
-    targets: pd.DatetimeIndex,
+    refits: list[_Refit],
     model: ModelParams,
     backtest: BacktestParams,
-    *,
-    advance: Callable[[str], None] | None = None,
-) -> tuple[pd.DataFrame, list[Fold]]:
-    """Fit the model and ablations per fold; return their predictions and the model folds."""
-    refits = _plan_refits(features, folds, targets, backtest)
+    folder: Path,
+    advance: Callable[[str], None] | None,
+    n_folds: int,
+) -> dict[tuple[int, str], tuple[lgb.Booster, pd.DataFrame]]:
+    """Fit every refit of every variant, side by side; key the results by (fold, method)."""
     horizon = features["horizon"].to_numpy()
     jobs = []  # (refit, variant, local rows), the model's (largest) fits first
     for method, options in VARIANTS.items():
@@ -205,7 +210,7 @@ def fit_folds(
         assert_no_sensitive(columns)
         rounds = None if method == "model" else backtest.ablation_rounds
         chosen = [r for r in refits if r.method == method]
-        variant, locals_ = _prepare_variant(features, chosen, columns, model, rounds)
+        variant, locals_ = _prepare_variant(features, chosen, columns, model, rounds, folder)
         jobs += [(r, variant, local) for r, local in zip(chosen, locals_, strict=True)]
     n_jobs = max(backtest.n_jobs, 1)
     per_fit = model.model_copy(update={"num_threads": max(model.num_threads // n_jobs, 1)})
@@ -220,15 +225,28 @@ def fit_folds(
         for refit, variant, local in jobs
     )
     results = {}
-    pool = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")
+    pool = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator", max_nbytes=None)
     for (refit, _, _), (text, dispersion, mu) in zip(jobs, pool(calls), strict=True):
-        booster = lgb.Booster(model_str=text)
-        results[refit.fold.k, refit.method] = (
-            booster,
-            _forecast_frame(features, refit, mu, dispersion, model),
-        )
+        frame = _forecast_frame(features, refit, mu, dispersion, model)
+        results[refit.fold.k, refit.method] = (lgb.Booster(model_str=text), frame)
         if advance is not None:
-            advance(f"fold {refit.fold.k + 1} of {len(folds)}: {refit.method}")
+            advance(f"fold {refit.fold.k + 1} of {n_folds}: {refit.method}")
+    return results
+
+
+def fit_folds(
+    features: pd.DataFrame,
+    folds: list[Fold],
+    targets: pd.DatetimeIndex,
+    model: ModelParams,
+    backtest: BacktestParams,
+    *,
+    advance: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, list[Fold]]:
+    """Fit the model and ablations per fold; return their predictions and the model folds."""
+    refits = _plan_refits(features, folds, targets, backtest)
+    with tempfile.TemporaryDirectory(prefix="harmcast-backtest-") as folder:
+        results = _fit_refits(features, refits, model, backtest, Path(folder), advance, len(folds))
     boosters = {k: b for (k, method), (b, _) in results.items() if method == "model"}
     kept = [Fold(f.k, f.cutoff, f.until, boosters[f.k]) for f in folds]
     order = [(f.k, method) for f in folds for method in VARIANTS]
