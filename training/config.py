@@ -161,10 +161,10 @@ class BacktestParams(_Strict):
     n_boot: int = 1000
     seed: int = 11
     n_jobs: int = Field(
-        1,
+        2,
         ge=1,
-        description="Boosters fitted side by side in threads (1: one after another; "
-        "concurrent LightGBM fits in one process crashed in the full test run).",
+        description="Boosters fitted side by side in worker processes, each with "
+        "model.num_threads // n_jobs threads (1: one after another, in this process).",
     )
     ablation_rounds: int | None = Field(
         150, description="Boosting rounds of the ablation models (None: as the model)."
@@ -185,6 +185,7 @@ class BaselineParams(_Strict):
     glm_alpha: float = Field(1e-4, ge=0)
     glm_max_iter: int = Field(300, ge=1)
     refit_every: int = Field(4, ge=1)
+    threads: int = Field(2, ge=1)  # GLM refits side by side, one BLAS thread each
     interval: tuple[float, float] = (0.1, 0.9)
     mu_floor: float = Field(1e-6, gt=0)
 

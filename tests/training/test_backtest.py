@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.backtest.folds import plan_folds
+from training.backtest.folds import fit_folds, plan_folds, scored_weeks
 from training.backtest.run import read_fold_boosters, run_backtest, write_backtest
 from training.baselines.predict import METHODS
 from training.config import (
@@ -80,3 +80,18 @@ def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path
     assert [w for w, _ in folds] == [f.cutoff for f in result.folds]
     assert folds[0][1].feature_name() == result.feature_names
     assert all(p.exists() for p in written)
+
+
+def test_refits_side_by_side_in_processes_equal_one_after_another(city):
+    """Worker processes and thread counts change no forecast and no booster."""
+    features = city[0]
+    folds = plan_folds(features, PARAMS.backtest)
+    targets = scored_weeks(features, PARAMS.backtest)
+    alone = PARAMS.backtest.model_copy(update={"n_jobs": 1})
+    side = PARAMS.backtest.model_copy(update={"n_jobs": 2})
+    one, one_folds = fit_folds(features, folds, targets, PARAMS.model, alone)
+    two, two_folds = fit_folds(features, folds, targets, PARAMS.model, side)
+    pd.testing.assert_frame_equal(one, two)
+    assert set(one["method"]) == {"model", "ablation_police_only", "ablation_no_spatial"}
+    for a, b in zip(one_folds, two_folds, strict=True):
+        assert a.booster.dump_model()["tree_info"] == b.booster.dump_model()["tree_info"]

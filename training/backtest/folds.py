@@ -16,20 +16,29 @@ machine, a fold's subset 4 s) but moved the PAI 5% margin over the GLM from
 +0.039 to -0.012, outside its bootstrap interval, so it is not used. Each fold
 samples at most ``ModelParams.max_train_rows`` rows as ``harmcast train`` does.
 
-Fits run in a thread pool (``BacktestParams.n_jobs``): LightGBM releases the
-GIL, and single-threaded boosters side by side are faster than OpenMP threads
-contending on a small shared machine.
+Fits run side by side in ``BacktestParams.n_jobs`` worker processes (joblib's
+loky pool; each variant's feature matrix is written once to a temporary
+``.npy`` file that the workers memory-map, so no matrix is sent per fit), all the
+variants' refits in one queue, each booster with ``ModelParams.num_threads //
+n_jobs`` OpenMP threads. LightGBM's results do not depend on the thread count
+(``deterministic``), so the forecasts are those of one fit after another; two
+single-threaded boosters use two cores better than one booster's two OpenMP
+threads, above all on a machine shared with other work. Processes, not
+threads: LightGBM's thread count is process-wide state, and concurrent fits in
+one process are a known source of crashes.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from training.config import BacktestParams, ModelParams
 from training.errors import SchemaError
@@ -126,51 +135,103 @@ def _plan_refits(
     return refits
 
 
-def _fit_variant(
+@dataclass(frozen=True)
+class _Variant:
+    """One variant's training matrix: every row any of its folds trains on."""
+
+    columns: list[str]
+    rounds: int | None
+    x_file: str  # a column-major float32 ``.npy`` of the feature matrix of ``union``
+    y: np.ndarray
+    union: np.ndarray  # positions in ``features``
+
+
+def _prepare_variant(
     features: pd.DataFrame,
     refits: list[_Refit],
     columns: list[str],
     model: ModelParams,
     rounds: int | None,
-    n_jobs: int,
-    advance: Callable[[str], None] | None,
-    n_folds: int,
-) -> list[tuple[_Refit, lgb.Booster, pd.DataFrame]]:
-    """Fit one variant at every fold from one feature matrix of all its folds' rows."""
+    folder: Path,
+) -> tuple[_Variant, list[np.ndarray]]:
+    """Write one variant's matrix to ``folder`` once; return it and each fold's rows in it."""
     y_all = features["y"].to_numpy(np.float64)
-    horizon = features["horizon"].to_numpy()
     fold_rows = [training_rows(y_all, r.rows, model) for r in refits]
     union = np.unique(np.concatenate(fold_rows))
-    x = feature_matrix(features, columns, union)
-    y = y_all[union]
-    local = [np.searchsorted(union, rows) for rows in fold_rows]
+    x_file = folder / f"{refits[0].method}.npy"
+    np.save(x_file, feature_matrix(features, columns, union))
+    variant = _Variant(list(columns), rounds, str(x_file), y_all[union], union)
+    return variant, [np.searchsorted(union, rows) for rows in fold_rows]
 
-    def run(i: int):
-        refit = refits[i]
-        # Binned per fold: one Dataset binned over all folds' rows and subset per
-        # fold was faster, but moved the PAI 5% margin outside its interval.
-        data = lgb.Dataset(x[local[i]], label=y[local[i]], feature_name=list(columns))
-        booster = fit_booster(
-            data,
-            columns,
-            model,
-            horizons=horizon[fold_rows[i]],
-            num_boost_round=rounds,
+
+def _fit_one(
+    variant: _Variant,
+    local: np.ndarray,
+    horizons: np.ndarray,
+    test_x: np.ndarray,
+    model: ModelParams,
+) -> tuple[str, float, np.ndarray]:
+    """Fit one refit (in a worker process); return the booster as text, its dispersion, mu."""
+    x = np.load(variant.x_file, mmap_mode="r")
+    data = lgb.Dataset(x[local], label=variant.y[local], feature_name=variant.columns)
+    booster = fit_booster(
+        data, variant.columns, model, horizons=horizons, num_boost_round=variant.rounds
+    )
+    dispersion = fit_dispersion(booster, x, variant.y, seed=model.seed, rows=local)
+    mu = np.asarray(booster.predict(test_x), dtype=np.float64)
+    return booster.model_to_string(), dispersion, mu
+
+
+def _forecast_frame(
+    features: pd.DataFrame, refit: _Refit, mu: np.ndarray, dispersion: float, model: ModelParams
+) -> pd.DataFrame:
+    out = pd.DataFrame(nb_summary(mu, dispersion, tuple(model.interval)))
+    out.insert(0, "method", refit.method)
+    test = features.iloc[refit.test_rows]
+    for key in ("area_code", "origin_week", "target_week", "horizon", "y", "y_ae"):
+        out[key] = test[key].to_numpy()
+    return out
+
+
+def _fit_refits(
+    features: pd.DataFrame,
+    refits: list[_Refit],
+    model: ModelParams,
+    backtest: BacktestParams,
+    folder: Path,
+    advance: Callable[[str], None] | None,
+    n_folds: int,
+) -> dict[tuple[int, str], tuple[lgb.Booster, pd.DataFrame]]:
+    """Fit every refit of every variant, side by side; key the results by (fold, method)."""
+    horizon = features["horizon"].to_numpy()
+    jobs = []  # (refit, variant, local rows), the model's (largest) fits first
+    for method, options in VARIANTS.items():
+        columns = feature_columns(features, **options)
+        assert_no_sensitive(columns)
+        rounds = None if method == "model" else backtest.ablation_rounds
+        chosen = [r for r in refits if r.method == method]
+        variant, locals_ = _prepare_variant(features, chosen, columns, model, rounds, folder)
+        jobs += [(r, variant, local) for r, local in zip(chosen, locals_, strict=True)]
+    n_jobs = max(backtest.n_jobs, 1)
+    per_fit = model.model_copy(update={"num_threads": max(model.num_threads // n_jobs, 1)})
+    calls = (
+        delayed(_fit_one)(
+            variant,
+            local,
+            horizon[variant.union[local]],
+            feature_matrix(features, variant.columns, refit.test_rows),
+            per_fit,
         )
-        dispersion = fit_dispersion(booster, x, y, seed=model.seed, rows=local[i])
-        test_x = feature_matrix(features, columns, refit.test_rows)
-        mu = np.asarray(booster.predict(test_x), dtype=np.float64)
-        out = pd.DataFrame(nb_summary(mu, dispersion, tuple(model.interval)))
-        out.insert(0, "method", refit.method)
-        test = features.iloc[refit.test_rows]
-        for key in ("area_code", "origin_week", "target_week", "horizon", "y", "y_ae"):
-            out[key] = test[key].to_numpy()
+        for refit, variant, local in jobs
+    )
+    results = {}
+    pool = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator", max_nbytes=None)
+    for (refit, _, _), (text, dispersion, mu) in zip(jobs, pool(calls), strict=True):
+        frame = _forecast_frame(features, refit, mu, dispersion, model)
+        results[refit.fold.k, refit.method] = (lgb.Booster(model_str=text), frame)
         if advance is not None:
             advance(f"fold {refit.fold.k + 1} of {n_folds}: {refit.method}")
-        return refit, booster, out
-
-    with ThreadPoolExecutor(max_workers=max(n_jobs, 1)) as pool:
-        return list(pool.map(run, range(len(refits))))
+    return results
 
 
 def fit_folds(
@@ -184,16 +245,8 @@ def fit_folds(
 ) -> tuple[pd.DataFrame, list[Fold]]:
     """Fit the model and ablations per fold; return their predictions and the model folds."""
     refits = _plan_refits(features, folds, targets, backtest)
-    results = {}
-    for method, options in VARIANTS.items():
-        columns = feature_columns(features, **options)
-        assert_no_sensitive(columns)
-        rounds = None if method == "model" else backtest.ablation_rounds
-        chosen = [r for r in refits if r.method == method]
-        for refit, booster, out in _fit_variant(
-            features, chosen, columns, model, rounds, backtest.n_jobs, advance, len(folds)
-        ):
-            results[refit.fold.k, method] = (booster, out)
+    with tempfile.TemporaryDirectory(prefix="harmcast-backtest-") as folder:
+        results = _fit_refits(features, refits, model, backtest, Path(folder), advance, len(folds))
     boosters = {k: b for (k, method), (b, _) in results.items() if method == "model"}
     kept = [Fold(f.k, f.cutoff, f.until, boosters[f.k]) for f in folds]
     order = [(f.k, method) for f in folds for method in VARIANTS]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -73,39 +74,57 @@ def hawkes_forecasts(
 
 
 class _Inputs:
-    """log1p on columns non-negative in training, median imputation, standardising."""
+    """log1p on columns non-negative in training, median imputation, standardising.
 
-    def fit_transform(self, x: np.ndarray) -> np.ndarray:
-        """Fit on the training inputs and return them transformed (log1p applied once)."""
+    ``logged`` is ``log1p(max(x, 0))`` of the same rows as ``x``, computed once
+    per horizon by the caller: each refit then picks its columns out of it
+    rather than taking logarithms again (the same values, bit for bit).
+    """
+
+    def fit_transform(self, x: np.ndarray, logged: np.ndarray) -> np.ndarray:
+        """Fit on the training inputs and return them transformed."""
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
             self.log_ = np.nanmin(np.where(np.isnan(x), np.inf, x), axis=0) >= 0
-            z = self._log(x)
-            self.median_ = np.nan_to_num(np.nanmedian(z, axis=0))
+            z = self._pick(x, logged)
+            self.median_ = np.nan_to_num(_column_medians(z))
             z = np.where(np.isnan(z), self.median_, z)
             self.mean_ = z.mean(axis=0)
             std = z.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
         return (z - self.mean_) / self.scale_
 
-    def _log(self, x: np.ndarray) -> np.ndarray:
-        out = x.copy()
-        out[:, self.log_] = np.log1p(np.maximum(out[:, self.log_], 0.0))
-        return out
+    def _pick(self, x: np.ndarray, logged: np.ndarray) -> np.ndarray:
+        return np.where(self.log_, logged, x)
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        z = self._log(x)
+    def transform(self, x: np.ndarray, logged: np.ndarray) -> np.ndarray:
+        z = self._pick(x, logged)
         z = np.where(np.isnan(z), self.median_, z)
         return (z - self.mean_) / self.scale_
 
 
-def _fit(x: np.ndarray, y: np.ndarray, alpha: float, max_iter: int):
+def _column_medians(z: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(z, axis=0)``: one vectorised median over the columns without NaN."""
+    gaps = np.isnan(z).any(axis=0)
+    out = np.empty(z.shape[1])
+    if (~gaps).any():
+        out[~gaps] = np.median(z[:, ~gaps], axis=0)
+    for j in np.flatnonzero(gaps):
+        out[j] = np.nanmedian(z[:, j])
+    return out
+
+
+def _log_inputs(x: np.ndarray) -> np.ndarray:
+    """``log1p(max(x, 0))``, NaN kept."""
+    with np.errstate(invalid="ignore"):
+        return np.log1p(np.maximum(x, 0.0))
+
+
+def _fit(x: np.ndarray, logged: np.ndarray, y: np.ndarray, alpha: float, max_iter: int):
     inputs = _Inputs()
-    z = inputs.fit_transform(x)
+    z = inputs.fit_transform(x, logged)
     model = PoissonRegressor(alpha=alpha, max_iter=max_iter, solver="newton-cholesky")
-    # one thread: the loss's OpenMP threads only contend on a shared small machine
-    with threadpool_limits(limits=1):
-        model.fit(z, y)
+    model.fit(z, y)
     return inputs, model
 
 
@@ -118,8 +137,11 @@ def predict_glm(
     alpha: float,
     max_iter: int,
     refit_every: int,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Poisson GLM forecasts for the ``features`` rows at the given origins.
+
+    ``threads`` refits of a horizon run side by side (one BLAS thread each).
 
     Returns
     -------
@@ -140,32 +162,39 @@ def predict_glm(
     y_all = features["y"].to_numpy(dtype=float)
     observed = ~np.isnan(y_all)
     area_code = features["area_code"].astype(str).to_numpy()
+    horizon = features["horizon"].to_numpy()
     out = []
     for h in horizons:
-        rows = np.flatnonzero(features["horizon"].to_numpy() == h)
-        # each horizon's inputs are read out of the frame once, not once per refit
+        rows = np.flatnonzero(horizon == h)
+        # each horizon's inputs are read out of the frame (and logged) once, not per refit
         x = features[columns].iloc[rows].to_numpy(dtype=float)
-        for fit_week in pd.DatetimeIndex(fitted_at).unique():
+        logged = _log_inputs(x)
+
+        def run(fit_week: pd.Timestamp, h=h, rows=rows, x=x, logged=logged) -> pd.DataFrame | None:
             known = np.flatnonzero((target_week[rows] <= fit_week.to_datetime64()) & observed[rows])
             y = y_all[rows[known]]
             if len(known) < _MIN_TRAIN_ROWS or y.sum() <= 0:
-                continue
-            inputs, model = _fit(x[known], y, alpha, max_iter)
+                return None
             served = origins[fitted_at == fit_week].to_numpy()
             test = np.flatnonzero(np.isin(origin_week[rows], served))
             if test.size == 0:
-                continue
-            mu = model.predict(inputs.transform(x[test]))
-            out.append(
-                pd.DataFrame(
-                    {
-                        "area_code": area_code[rows[test]],
-                        "origin_week": origin_week[rows[test]],
-                        "horizon": int(h),
-                        "mu": mu,
-                    }
-                )
+                return None
+            inputs, model = _fit(x[known], logged[known], y, alpha, max_iter)
+            mu = model.predict(inputs.transform(x[test], logged[test]))
+            return pd.DataFrame(
+                {
+                    "area_code": area_code[rows[test]],
+                    "origin_week": origin_week[rows[test]],
+                    "horizon": int(h),
+                    "mu": mu,
+                }
             )
+
+        # A horizon's refits are independent: side by side on ``threads`` threads, each
+        # with one BLAS thread (set once around them all, so each fit runs as it would alone).
+        with threadpool_limits(limits=1), ThreadPoolExecutor(max(threads, 1)) as pool:
+            fits = pool.map(run, pd.DatetimeIndex(fitted_at).unique())
+            out += [frame for frame in fits if frame is not None]
     if not out:
         return pd.DataFrame({"area_code": [], "origin_week": [], "horizon": [], "mu": []})
     return pd.concat(out, ignore_index=True)

@@ -143,6 +143,7 @@ def _glm(grid: Grid, features, columns, params: BaselineParams, prior: np.ndarra
         alpha=params.glm_alpha,
         max_iter=params.glm_max_iter,
         refit_every=params.refit_every,
+        threads=params.threads,
     )
     out = prior.copy()  # the fallback where the GLM has no row or no training data yet
     a = pd.Index(grid.codes).get_indexer(glm["area_code"].astype(str))
