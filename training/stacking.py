@@ -13,8 +13,10 @@ All functions are pure: arrays and frames in, values out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ from training.errors import HarmcastError
 from training.forecaster import (
     MAX_DISPERSION,
     MIN_DISPERSION,
+    STACK_FILE,
     STACK_MU_FLOOR,
     ServedStack,
     combine,
@@ -42,6 +45,9 @@ __all__ = [
     "choose_served",
     "served_stack",
     "weights_words",
+    "final_stack",
+    "component_forecasts",
+    "write_stack",
     "NO_ROWS",
     "BAD_SHAPE",
 ]
@@ -322,3 +328,65 @@ def weights_words(stack: ServedStack, horizon: int = 1) -> str:
              for i, (c, w) in enumerate(used)]  # fmt: skip
     joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"The served {horizon}-week forecast combines {joined}."
+
+
+def final_stack(forecasts: pd.DataFrame, margins: pd.DataFrame) -> ServedStack:
+    """Choose what is served from the backtest's margins and fit its final weights.
+
+    Parameters
+    ----------
+    forecasts : every out-of-sample component forecast of the backtest (warm-up
+        and scored weeks: ``training.backtest.run.STACK_FORECASTS``).
+    margins : the backtest's margins table (its ``stacked`` rows are used).
+    """
+    return served_stack(forecasts, choose_served(margins))
+
+
+def write_stack(stack: ServedStack | None, directory: str | Path) -> Path | None:
+    """Write ``stack.json`` into a model directory; with None, remove a stale one."""
+    path = Path(directory) / STACK_FILE
+    if stack is None:
+        path.unlink(missing_ok=True)
+        return None
+    path.write_text(json.dumps(stack.to_json(), indent=2, default=_plain) + "\n")
+    return path
+
+
+def component_forecasts(
+    stack: ServedStack | None,
+    features: pd.DataFrame,
+    panel: pd.DataFrame,
+    adjacency: pd.DataFrame,
+    params,
+) -> pd.DataFrame | None:
+    """Forecast the served baseline components at the latest origin week, for a snapshot.
+
+    Parameters
+    ----------
+    stack : the model's ``stack.json`` (None, or serving the booster alone: None is returned).
+    features, panel, adjacency : the layers the snapshot is built from.
+    params : all settings (``training.config.Params``: features' horizons, baselines).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``method, area_code, horizon, mu`` of each component the served forecast weighs.
+    """
+    from training.baselines.predict import predict_baselines
+    from training.features import feature_columns
+
+    used = [] if stack is None else [c for c in stack.components_used() if c != "model"]
+    if not used:
+        return None
+    origin = pd.Timestamp(features["origin_week"].max())
+    rows = predict_baselines(
+        panel,
+        adjacency,
+        [origin],
+        params.features.horizons,
+        glm_features=features,
+        glm_columns=feature_columns(features, spatial=False),
+        params=params.baselines,
+        methods=used,
+    )
+    return rows[["method", "area_code", "horizon", "mu"]].reset_index(drop=True)
