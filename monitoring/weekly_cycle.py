@@ -150,10 +150,13 @@ def build_refresh(
     from serving.briefing.inputs import build_briefing_files
     from serving.snapshot import build_snapshot
     from training.features import build_features
+    from training.stacking import component_forecasts
 
     try:
         approved, forecaster = production_forecaster(params)
         features = build_features(panel, areas, adjacency, params.features)
+        # the baselines the served forecast weighs (stack.json), at the latest origin
+        components = component_forecasts(forecaster.stack, features, panel, adjacency, params)
         snapshot = build_snapshot(
             features,
             forecaster,
@@ -161,6 +164,7 @@ def build_refresh(
             policy_coverage=policy.serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
+            components=components,
         )
         briefing = build_briefing_files(
             snapshot, features, forecaster, areas, params.paths.resolve("snapshot"),

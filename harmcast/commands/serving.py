@@ -96,6 +96,7 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
             policy_coverage=load_policy(project_policy_path(paths)).serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
+            components=_components(params, forecaster, features),
         )
         written = write_snapshot(built, paths.resolve("snapshot"))
         _write_briefing_inputs(written, features, forecaster, areas, paths)
@@ -107,6 +108,17 @@ def snapshot(root: RootOption = Path("."), params_file: ParamsOption = None) -> 
         f"{meta.origin_week}, {meta.n_areas} areas x horizons {list(meta.horizons)} -> "
         f"{paths.resolve('snapshot')} (snapshot sha256 {digest[:12]}, recorded in the registry)"
     )
+
+
+def _components(params, forecaster, features):
+    """Return the baseline components the served forecast weighs (``stack.json``), or None."""
+    if getattr(forecaster, "stack", None) is None:
+        return None
+    from training.panel import read_panel_layer
+    from training.stacking import component_forecasts
+
+    panel, _, adjacency = read_panel_layer(params.paths.resolve("panel"))
+    return component_forecasts(forecaster.stack, features, panel, adjacency, params)
 
 
 def _write_briefing_inputs(snapshot, features, forecaster, areas, paths) -> None:
