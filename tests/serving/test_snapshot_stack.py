@@ -63,3 +63,15 @@ def test_a_stack_without_its_components_is_refused(inputs):
     partial = glm.loc[glm["horizon"] != 4]
     with pytest.raises(SchemaError, match="at horizon 4"):
         build_snapshot(features, stacked, areas, policy_coverage=0.1, components=partial)
+
+
+def test_the_briefing_provenance_names_the_served_forecast(inputs):
+    from serving.briefing.view import provenance
+
+    areas, features, forecaster, _, glm = inputs
+    stacked = replace(forecaster, stack=STACK)
+    snap = build_snapshot(features, stacked, areas, policy_coverage=0.1, components=glm)
+    approval = {"name": "harmcast-violence", "version": 3, "tags": {}}
+    assert "combined with the analysts' fitted baselines" in provenance(approval, snap).served
+    plain = build_snapshot(features, forecaster, areas, policy_coverage=0.1)
+    assert provenance(approval, plain).served == ""
