@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,3 +111,21 @@ def test_fit_stack_per_horizon_and_served_stack_follow_the_choice():
     assert ServedStack.from_json(alone.to_json()) == alone
     both = served_stack(forecasts, choose_served(_margins(0.1)), ("model", "poisson_glm"))
     assert "combines the model (weight 0." in weights_words(both)
+
+
+def test_final_stack_is_written_beside_the_model_and_a_stale_one_removed(tmp_path):
+    from training.stacking import final_stack, write_stack
+
+    forecasts = _forecasts()
+    margins = _margins(pai_ci_high=0.1)
+    margins["comparator"] = margins["comparator"].replace({"poisson_glm": "hawkes"})
+    components = ("model", "poisson_glm", "hawkes", "prospective_hotspot")
+    extra = forecasts.loc[forecasts["method"] == "poisson_glm"]
+    forecasts = pd.concat(
+        [forecasts, extra.assign(method="hawkes"), extra.assign(method="prospective_hotspot")]
+    )
+    stack = final_stack(forecasts, margins)
+    assert stack.served_method == STACKED and stack.components == components
+    path = write_stack(stack, tmp_path)
+    assert ServedStack.from_json(json.loads(path.read_text())) == stack
+    assert write_stack(None, tmp_path) is None and not path.exists()
