@@ -256,10 +256,11 @@ def serve_forecast(
     ----------
     forecaster : the loaded model; without a stack (or serving ``"model"``) the
         booster's forecast is returned as :meth:`Forecaster.predict` does.
-    rows : ``area_code`` and ``horizon`` of each forecast row.
+    rows : ``area_code`` and ``horizon`` (and ``origin_week``) of each forecast row.
     model_mu : the booster's ``mu`` for each of ``rows``.
-    components : ``area_code, horizon, method, mu`` of the other components at
-        the same origin (``training.baselines.predict.predict_baselines``).
+    components : ``area_code, horizon, method, mu`` of the other components
+        (``training.baselines.predict.predict_baselines``); matched on
+        ``origin_week`` too when both frames have it, else at the same origin.
 
     Raises
     ------
@@ -276,6 +277,10 @@ def serve_forecast(
             "horizon": rows["horizon"].astype(int).to_numpy(),
         }
     )
+    on = list(KEYS)
+    if "origin_week" in rows.columns and components is not None and "origin_week" in components:
+        keys["origin_week"] = pd.to_datetime(rows["origin_week"]).to_numpy()
+        on.append("origin_week")
     matrix = np.zeros((len(rows), len(stack.components)))
     used = set(stack.components_used())
     for j, method in enumerate(stack.components):
@@ -284,7 +289,7 @@ def serve_forecast(
             continue
         if method not in used:
             continue
-        merged = keys.merge(_component_rows(components, method), on=KEYS, how="left")
+        merged = keys.merge(_component_rows(components, method, on), on=on, how="left")
         missing = merged["mu"].isna().to_numpy()
         if missing.any():
             first = merged.loc[missing].iloc[0]
@@ -312,14 +317,17 @@ def serve_forecast(
     return pd.DataFrame(out)
 
 
-def _component_rows(components: pd.DataFrame | None, method: str) -> pd.DataFrame:
+def _component_rows(components: pd.DataFrame | None, method: str, on: list[str]) -> pd.DataFrame:
     if components is None:
         components = pd.DataFrame(columns=["method", *KEYS, "mu"])
     rows = components.loc[components["method"] == method]
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "area_code": rows["area_code"].astype(str).to_numpy(),
             "horizon": rows["horizon"].astype(int).to_numpy(),
             "mu": rows["mu"].astype(float).to_numpy(),
         }
-    ).drop_duplicates(KEYS, keep="last")
+    )
+    if "origin_week" in on:
+        out["origin_week"] = pd.to_datetime(rows["origin_week"]).to_numpy()
+    return out.drop_duplicates(on, keep="last")

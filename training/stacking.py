@@ -358,6 +358,8 @@ def component_forecasts(
     panel: pd.DataFrame,
     adjacency: pd.DataFrame,
     params,
+    *,
+    origins: Sequence | None = None,
 ) -> pd.DataFrame | None:
     """Forecast the served baseline components at the latest origin week, for a snapshot.
 
@@ -366,11 +368,14 @@ def component_forecasts(
     stack : the model's ``stack.json`` (None, or serving the booster alone: None is returned).
     features, panel, adjacency : the layers the snapshot is built from.
     params : all settings (``training.config.Params``: features' horizons, baselines).
+    origins : the origin weeks to forecast at (default: the latest); each must
+        be a panel week.
 
     Returns
     -------
     pandas.DataFrame or None
-        ``method, area_code, horizon, mu`` of each component the served forecast weighs.
+        ``method, area_code, origin_week, horizon, mu`` of each component the
+        served forecast weighs.
     """
     from training.baselines.predict import predict_baselines
     from training.features import feature_columns
@@ -378,15 +383,16 @@ def component_forecasts(
     used = [] if stack is None else [c for c in stack.components_used() if c != "model"]
     if not used:
         return None
-    origin = pd.Timestamp(features["origin_week"].max())
+    if origins is None:
+        origins = [pd.Timestamp(features["origin_week"].max())]
     rows = predict_baselines(
         panel,
         adjacency,
-        [origin],
+        pd.DatetimeIndex(origins),
         params.features.horizons,
         glm_features=features,
         glm_columns=feature_columns(features, spatial=False),
         params=params.baselines,
         methods=used,
     )
-    return rows[["method", "area_code", "horizon", "mu"]].reset_index(drop=True)
+    return rows[["method", "area_code", "origin_week", "horizon", "mu"]].reset_index(drop=True)

@@ -75,3 +75,33 @@ def test_the_briefing_provenance_names_the_served_forecast(inputs):
     assert "combined with the analysts' fitted baselines" in provenance(approval, snap).served
     plain = build_snapshot(features, forecaster, areas, policy_coverage=0.1)
     assert provenance(approval, plain).served == ""
+
+
+def test_the_briefing_history_and_previous_week_are_the_served_forecast(inputs, tmp_path):
+    import io
+
+    import pandas as pd
+
+    from serving.briefing.inputs import (
+        HISTORY_FILE,
+        PREVIOUS_FILE,
+        briefing_origins,
+        build_briefing_files,
+    )
+
+    areas, features, forecaster, _, _ = inputs
+    origins = briefing_origins(features)
+    at = features.loc[features["origin_week"].isin(origins)]
+    glm = at[["area_code", "origin_week", "horizon"]].assign(method="poisson_glm", mu=2.0)
+    stacked = replace(forecaster, stack=STACK)
+    snap = build_snapshot(features, stacked, areas, policy_coverage=0.1, components=glm)
+    files = build_briefing_files(snap, features, stacked, areas, tmp_path, components=glm)
+    plain = build_briefing_files(snap, features, forecaster, areas, tmp_path)
+    previous = pd.read_parquet(io.BytesIO(files[tmp_path / PREVIOUS_FILE]))
+    booster = pd.read_parquet(io.BytesIO(plain[tmp_path / PREVIOUS_FILE]))
+    np.testing.assert_allclose(previous["previous_mu"], 0.5 * booster["previous_mu"] + 1.0)
+    history = pd.read_parquet(io.BytesIO(files[tmp_path / HISTORY_FILE]))
+    booster = pd.read_parquet(io.BytesIO(plain[tmp_path / HISTORY_FILE]))
+    np.testing.assert_allclose(history["forecast"], 0.5 * booster["forecast"] + 1.0)
+    with pytest.raises(SchemaError, match="no forecast of component"):
+        build_briefing_files(snap, features, stacked, areas, tmp_path)
