@@ -129,3 +129,30 @@ def test_final_stack_is_written_beside_the_model_and_a_stale_one_removed(tmp_pat
     path = write_stack(stack, tmp_path)
     assert ServedStack.from_json(json.loads(path.read_text())) == stack
     assert write_stack(None, tmp_path) is None and not path.exists()
+
+
+def test_train_writes_the_stack_from_the_backtest_outputs(tmp_path):
+    from harmcast.commands.modelling import _write_served_stack
+    from training.backtest.run import STACK_FORECASTS
+    from training.config import load_params
+
+    params = load_params(root=tmp_path)
+    backtest, models = params.paths.resolve("backtest"), params.paths.resolve("models")
+    backtest.mkdir(parents=True)
+    models.mkdir(parents=True)
+    assert _write_served_stack(params, models) is None  # no backtest: the booster is served
+    forecasts = _forecasts()
+    extra = forecasts.loc[forecasts["method"] == "poisson_glm"]
+    forecasts = pd.concat(
+        [forecasts, extra.assign(method="hawkes"), extra.assign(method="prospective_hotspot")]
+    )
+    forecasts.to_parquet(backtest / STACK_FORECASTS)
+    margins = _margins(pai_ci_high=-0.05)
+    overall = margins.assign(horizon="all")
+    records = json.loads(pd.concat([margins, overall]).to_json(orient="records"))
+    (backtest / "results.json").write_text(json.dumps({"summary": {}, "margins": records}))
+    stack = _write_served_stack(params, models)
+    assert stack.served_method == "poisson_glm"
+    written = json.loads((models / "stack.json").read_text())
+    assert written["served_method"] == "poisson_glm"
+    assert written["weights"]["1"] == [0.0, 1.0, 0.0, 0.0]
