@@ -100,10 +100,14 @@ def _load() -> float:
 
 def compare(before: dict, after: dict) -> dict:
     """Check the after run's table and margins against the before run's intervals."""
-    margins = {(m["metric"], str(m["horizon"]), m["comparator"]): m for m in before["margins"]}
+
+    def key_of(m: dict) -> tuple:
+        return m.get("method", "model"), m["metric"], str(m["horizon"]), m["comparator"]
+
+    margins = {key_of(m): m for m in before["margins"]}
     outside = []
     for m in after["margins"]:
-        key = (m["metric"], str(m["horizon"]), m["comparator"])
+        key = key_of(m)
         if key not in margins:
             outside.append({"margin": key, "why": "absent before"})
             continue

@@ -147,13 +147,17 @@ def build_refresh(
     """
     from mlflow.exceptions import MlflowException
 
-    from serving.briefing.inputs import build_briefing_files
+    from serving.briefing.inputs import briefing_origins, build_briefing_files
     from serving.snapshot import build_snapshot
     from training.features import build_features
+    from training.stacking import component_forecasts
 
     try:
         approved, forecaster = production_forecaster(params)
         features = build_features(panel, areas, adjacency, params.features)
+        # the baselines the served forecast weighs (stack.json), at the latest origin
+        components = component_forecasts(forecaster.stack, features, panel, adjacency, params,
+                                         origins=briefing_origins(features))  # fmt: skip
         snapshot = build_snapshot(
             features,
             forecaster,
@@ -161,10 +165,12 @@ def build_refresh(
             policy_coverage=policy.serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
+            components=components,
         )
         briefing = build_briefing_files(
             snapshot, features, forecaster, areas, params.paths.resolve("snapshot"),
             boundaries=params.paths.resolve("raw") / "reference" / "boundaries.geojson",
+            components=components,
         )  # fmt: skip
     except (HarmcastError, MlflowException) as exc:
         # not bad input: the week is still appended, scored and logged, with the reason

@@ -138,6 +138,8 @@ def load_forecaster(
         staged.mkdir()
         shutil.copy2(model_dir / "model.lgb", staged / "model.lgb")
         shutil.copy2(meta_path, staged / "model_meta.json")
+        if (model_dir / "stack.json").is_file():  # the served-forecast choice
+            shutil.copy2(model_dir / "stack.json", staged / "stack.json")
         return Forecaster.load(staged)
 
 

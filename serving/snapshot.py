@@ -17,7 +17,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,6 +89,12 @@ class SnapshotMeta:
     #: :func:`snapshot_sha256` of the directory as written; informative only:
     #: the service checks the directory against the registry, never against this
     snapshot_sha256: str = ""
+    #: what ``mu`` is: ``model`` (the booster), ``stacked`` or a baseline's name
+    served_method: str = "model"
+    #: horizon -> component -> weight of the served forecast (empty: the booster alone)
+    weights: dict = field(default_factory=dict)
+    #: the served choice in words (``stack.json``); the drivers explain the booster only
+    served_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,7 @@ def build_snapshot(
     model_version: str | int | None = None,
     describe: Callable[[str], str] | None = None,
     created_at: dt.datetime | None = None,
+    components: pd.DataFrame | None = None,
 ) -> Snapshot:
     """Forecast every area and horizon from the latest origin week.
 
@@ -174,6 +181,10 @@ def build_snapshot(
     describe : plain words for a feature name (default
         ``training.features.describe_feature``).
     created_at : timestamp recorded in the metadata (default: now, UTC).
+    components : ``method, area_code, horizon, mu`` of the baseline components at
+        the latest origin (``training.stacking.component_forecasts``), needed when
+        the forecaster's ``stack`` serves a combination or a baseline. The
+        drivers always explain the booster's part.
 
     Returns
     -------
@@ -189,7 +200,7 @@ def build_snapshot(
     latest = features.loc[features["origin_week"] == origin].reset_index(drop=True)
     if latest.empty:
         raise SchemaError("features", MSG_NO_ROWS.format(origin=origin))
-    predicted = forecaster.predict(latest).reset_index(drop=True)
+    predicted, served = _served(forecaster, latest, components)
     # float32, as Forecaster.predict feeds the booster: same leaves, so contributions add up
     matrix = latest[names].to_numpy(np.float32)
     contrib = np.asarray(forecaster.booster.predict(matrix, pred_contrib=True))
@@ -216,8 +227,29 @@ def build_snapshot(
         feature_names=tuple(names),
         hotspot_coverage=float(policy_coverage),
         n_areas=int(frame["area_code"].nunique()),
+        **served,
     )
     return Snapshot(frame=ranked.reset_index(drop=True), meta=meta)
+
+
+def _served(forecaster: Forecaster, latest: pd.DataFrame, components: pd.DataFrame | None):
+    """Return the served forecast of each row and what the metadata says of it."""
+    stack = getattr(forecaster, "stack", None)
+    if stack is None or stack.served_method == "model":
+        return forecaster.predict(latest).reset_index(drop=True), {}
+    from training.forecaster import serve_forecast
+
+    mu = forecaster.predict_mu(latest)
+    predicted = serve_forecast(forecaster, latest, mu, components)
+    weights = {
+        str(h): {c: float(v) for c, v in zip(stack.components, w, strict=True) if v > 0}
+        for h, w in sorted(stack.weights.items())
+    }
+    return predicted, {
+        "served_method": stack.served_method,
+        "weights": weights,
+        "served_reason": stack.reason,
+    }
 
 
 def files_sha256(file_hashes: dict[str, str]) -> str:

@@ -172,6 +172,12 @@ class BacktestParams(_Strict):
     ablation_horizons: tuple[int, ...] | None = Field(
         (1,), description="Horizons the ablations are scored on (None: all)."
     )
+    stack_warmup_weeks: int = Field(
+        8,
+        ge=0,
+        description="Target weeks before the first refit forecast only to train the stacker "
+        "(training/backtest/stacked.py); never scored.",
+    )
 
 
 class BaselineParams(_Strict):

@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from training.config import Params, artifact_location, tracking_uri
-from training.forecaster import META_FILE, Forecaster
+from training.forecaster import META_FILE, STACK_FILE, Forecaster
 
 __all__ = [
     "RUN_ID_KEY",
@@ -213,6 +213,9 @@ def log_final_model(
             pip_requirements=pip_requirements(),
             metadata={"dispersion": forecaster.dispersion, "interval": list(forecaster.interval)},
         )
+        if (models_dir / STACK_FILE).is_file():
+            # beside model.lgb in the logged model: it is hashed with it and travels with it
+            MlflowClient(uri).log_model_artifact(info.model_id, str(models_dir / STACK_FILE))
         meta = json.loads((models_dir / META_FILE).read_text())
         meta.update(
             run_id=run.info.run_id,

@@ -287,7 +287,9 @@ def build_card(
     model_params = {k: v for k, v in (meta.get("params") or {}).items()
                     if isinstance(v, int | float | str | bool) or v is None}  # fmt: skip
     approval = _approval(inputs, tracking_uri, model_name, version, mv, tags, review, policy)
-    evaluation = evaluation_section(results, _plots(inputs, "evaluation"))
+    stack_file = Path(inputs.model_meta).with_name("stack.json")  # beside the model it chose for
+    stack = _read_json(stack_file) if stack_file.is_file() else None
+    evaluation = evaluation_section(results, _plots(inputs, "evaluation"), stack)
     data = data_section(_read_json(inputs.linkage_report))
     window = _training_window(meta, inputs.features)
     return ModelCard(

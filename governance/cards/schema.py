@@ -24,6 +24,7 @@ __all__ = [
     "FeatureSection",
     "MetricRow",
     "MarginRow",
+    "ServedForecast",
     "Evaluation",
     "CheckRow",
     "FairnessSection",
@@ -139,8 +140,25 @@ class MarginRow(_Section):
     model_better: bool | None
 
 
+class ServedForecast(_Section):
+    """What the service serves (``stack.json``): the model, a baseline, or their combination.
+
+    ``margins`` are the served forecast's candidate, the combination, minus each
+    component (``model_better``: the combination was better).
+    """
+
+    method: str
+    words: str
+    weights: dict[str, dict[str, float]]
+    margins: list[MarginRow]
+
+
 class Evaluation(_Section):
-    """Rolling-origin backtest against baselines (and the oracle on synthetic data)."""
+    """Rolling-origin backtest against baselines (and the oracle on synthetic data).
+
+    ``served`` is None for a model trained without a stacking backtest: the
+    booster itself is served.
+    """
 
     baselines: list[str]
     headline: dict[str, float | None]
@@ -148,6 +166,7 @@ class Evaluation(_Section):
     margins: list[MarginRow]
     oracle_capture: dict[str, float | None]
     plots: list[Plot]
+    served: ServedForecast | None = None
 
 
 class CheckRow(_Section):

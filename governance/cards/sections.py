@@ -19,6 +19,7 @@ from governance.cards.schema import (
     MetricChange,
     MetricRow,
     Plot,
+    ServedForecast,
     SourceLinkage,
 )
 from training.disclosure import suppress_small
@@ -27,6 +28,7 @@ __all__ = [
     "number",
     "data_section",
     "evaluation_section",
+    "served_section",
     "check_rows",
     "top_features",
     "metric_changes",
@@ -88,7 +90,8 @@ def _metric_rows(table: list[dict[str, Any]]) -> list[MetricRow]:
     return rows
 
 
-def _margin_rows(margins: list[dict[str, Any]]) -> list[MarginRow]:
+def _margin_rows(margins: list[dict[str, Any]], method: str = "model") -> list[MarginRow]:
+    margins = [m for m in margins if m.get("method", "model") == method]
     return [
         MarginRow(
             metric=str(m.get("metric", "")),
@@ -103,8 +106,33 @@ def _margin_rows(margins: list[dict[str, Any]]) -> list[MarginRow]:
     ]
 
 
-def evaluation_section(results: dict[str, Any], plots: list[Plot]) -> Evaluation:
-    """Build the evaluation section from the backtest's ``results.json``."""
+def served_section(results: dict[str, Any], stack: dict[str, Any] | None) -> ServedForecast | None:
+    """Say what is served and why, from ``stack.json`` and the backtest's stacked margins."""
+    if stack is None:
+        return None
+    from training.forecaster import ServedStack
+    from training.stacking import weights_words
+
+    served = ServedStack.from_json(stack)
+    words = " ".join(
+        [weights_words(served, h) for h in sorted(served.weights)][:1] + [served.reason]
+    )
+    weights = {
+        str(h): {c: round(float(v), 4) for c, v in zip(served.components, w, strict=True) if v > 0}
+        for h, w in sorted(served.weights.items())
+    }
+    return ServedForecast(
+        method=served.served_method,
+        words=words,
+        weights=weights,
+        margins=_margin_rows(results.get("margins", []), method="stacked"),
+    )
+
+
+def evaluation_section(
+    results: dict[str, Any], plots: list[Plot], stack: dict[str, Any] | None = None
+) -> Evaluation:
+    """Build the evaluation section from the backtest's ``results.json`` (and ``stack.json``)."""
     summary = results.get("summary", {})
     headline = {k: number(v) for k, v in sorted(summary.get("headline", {}).items())}
     return Evaluation(
@@ -114,6 +142,7 @@ def evaluation_section(results: dict[str, Any], plots: list[Plot]) -> Evaluation
         margins=_margin_rows(results.get("margins", [])),
         oracle_capture={k: v for k, v in headline.items() if ".oracle_capture." in k},
         plots=plots,
+        served=served_section(results, stack),
     )
 
 

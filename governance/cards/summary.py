@@ -36,6 +36,7 @@ class PlainSummary:
     changes: str
     approval: str
     feature_groups: list[tuple[str, list[str]]]
+    served: str = ""
 
 
 def _what(card: ModelCard) -> str:
@@ -199,4 +200,12 @@ def plain_summary(card: ModelCard) -> PlainSummary:
         changes=_changes(card),
         approval=_approval(card),
         feature_groups=group_features(card.features.names),
+        served=_served(card),
     )
+
+
+def _served(card: ModelCard) -> str:
+    served = card.evaluation.served
+    if served is None:
+        return "The model's own forecast is served (no combination was backtested)."
+    return served.words

@@ -51,6 +51,7 @@ BASELINE_WORDS = {
     "ablation_no_spatial": "the same model without neighbouring areas",
     "oracle": "the true expected counts (synthetic data only)",
     "model": "this model",
+    "stacked": "the combination of this model and the fitted baselines",
 }
 GROUPING_WORDS = {
     "imd_quintile": "deprivation quintile",

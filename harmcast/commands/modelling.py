@@ -169,6 +169,7 @@ def train_step(params: Params) -> None:
             engine = "pandas"
         models = params.paths.resolve("models")
         forecaster.save(models)
+        stack = _write_served_stack(params, models)
         inputs = candidate_inputs(params, params.paths.resolve("features") / "features.parquet")
         meta_file = models / "model_meta.json"
         meta_file.write_text(
@@ -191,9 +192,28 @@ def train_step(params: Params) -> None:
         f"features in {time.perf_counter() - start:.0f}s (NB dispersion "
         f"{forecaster.dispersion:.3f}; engine: {engine}) -> {models}"
     )
+    if stack is not None:
+        console.print(f"served: {stack.served_method} ({stack.reason})")
     console.print(
         f"MLflow run {meta['run_id']}, model {meta['model_uri']} at {tracking_uri(params)}"
     )
+
+
+def _write_served_stack(params, models: Path):
+    """Write ``stack.json`` from the backtest's out-of-sample forecasts (or remove a stale one)."""
+    import pandas as pd
+
+    from training.backtest.run import STACK_FORECASTS
+    from training.stacking import final_stack, write_stack
+
+    backtest = params.paths.resolve("backtest")
+    if not (backtest / STACK_FORECASTS).is_file() or not (backtest / "results.json").is_file():
+        write_stack(None, models)
+        return None
+    margins = pd.DataFrame(json.loads((backtest / "results.json").read_text())["margins"])
+    stack = final_stack(pd.read_parquet(backtest / STACK_FORECASTS), margins)
+    write_stack(stack, models)
+    return stack
 
 
 def _print_table(table, margins, summary) -> None:
@@ -209,11 +229,11 @@ def _print_table(table, margins, summary) -> None:
         style = "bold green" if row["method"] == "model" else None
         view.add_row(str(row["method"]), *(f"{row[c]:.4f}" for c in columns), style=style)
     console.print(view)
-    gaps = Table(title="Model minus comparator, 95% bootstrap CI (horizon 1 and all)")
-    for column in ("metric", "horizon", "comparator", "difference", "95% CI", "model better"):
+    gaps = Table(title="Method minus comparator, 95% bootstrap CI (horizon 1 and all)")
+    for column in ("method", "metric", "horizon", "comparator", "difference", "95% CI", "better"):
         gaps.add_column(column)
     for _, row in margins.loc[margins["horizon"].isin([1, "all"])].iterrows():
-        gaps.add_row(row["metric"], str(row["horizon"]), row["comparator"],
+        gaps.add_row(row["method"], row["metric"], str(row["horizon"]), row["comparator"],
                      f"{row['difference']:+.4f}", f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]",
                      str(row["model_better"]))  # fmt: skip
     console.print(gaps)

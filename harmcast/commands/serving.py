@@ -118,6 +118,7 @@ def snapshot_step(params: Params) -> None:
         forecaster = load_forecaster(approved, tracking_uri=uri, models_dir=paths.resolve("models"))
         features = _read_frame(paths.resolve("features") / "features.parquet")
         areas = _read_frame(paths.resolve("panel") / "areas.parquet")
+        components = _components(params, forecaster, features)
         built = build_snapshot(
             features,
             forecaster,
@@ -125,9 +126,10 @@ def snapshot_step(params: Params) -> None:
             policy_coverage=load_policy(project_policy_path(paths)).serving.hotspot_coverage,
             model_name=approved.name,
             model_version=approved.version,
+            components=components,
         )
         written = write_snapshot(built, paths.resolve("snapshot"))
-        _write_briefing_inputs(written, features, forecaster, areas, paths)
+        _write_briefing_inputs(written, features, forecaster, areas, paths, components)
         digest = snapshot_sha256(paths.resolve("snapshot"))
         record_snapshot(Governance.from_params(params), approved.name, approved.version, digest)
     meta = written.meta
@@ -138,13 +140,33 @@ def snapshot_step(params: Params) -> None:
     )
 
 
-def _write_briefing_inputs(snapshot, features, forecaster, areas, paths) -> None:
+def _components(params, forecaster, features):
+    """Return the baseline components the served forecast weighs (``stack.json``), or None."""
+    if getattr(forecaster, "stack", None) is None:
+        return None
+    from serving.briefing.inputs import briefing_origins
+    from training.panel import read_panel_layer
+    from training.stacking import component_forecasts
+
+    panel, _, adjacency = read_panel_layer(params.paths.resolve("panel"))
+    return component_forecasts(
+        forecaster.stack, features, panel, adjacency, params, origins=briefing_origins(features)
+    )
+
+
+def _write_briefing_inputs(snapshot, features, forecaster, areas, paths, components) -> None:
     from serving.briefing.inputs import build_briefing_files
     from training.atomic import write_files
 
     boundaries = paths.resolve("raw") / "reference" / "boundaries.geojson"
     files = build_briefing_files(
-        snapshot, features, forecaster, areas, paths.resolve("snapshot"), boundaries=boundaries
+        snapshot,
+        features,
+        forecaster,
+        areas,
+        paths.resolve("snapshot"),
+        boundaries=boundaries,
+        components=components,
     )
     write_files(files)
 

@@ -12,7 +12,10 @@ snapshot's directory hash covers them and the bento carries them:
 - ``boundaries.geojson``: the areas' polygons, when the reference layer has them;
 - ``briefing_meta.json``: which snapshot these belong to.
 
-Only the forecaster's ``predict`` is called: nothing here fits a model.
+Only the forecaster's ``predict`` is called: nothing here fits a model. When
+the model directory's ``stack.json`` serves a combination or a baseline, the
+history and last week's forecast are the served forecast's too, from the
+component forecasts at :func:`briefing_origins` given by the caller.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from training.errors import SchemaError
 
 __all__ = [
     "build_briefing_files",
+    "briefing_origins",
     "boundaries_geojson",
     "HISTORY_WEEKS",
     "HISTORY_FILE",
@@ -55,31 +59,50 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _history(features: pd.DataFrame, forecaster: Forecaster, origin: pd.Timestamp) -> pd.DataFrame:
+def briefing_origins(features: pd.DataFrame) -> pd.DatetimeIndex:
+    """Return the origin weeks the snapshot and its briefing forecast from (latest last)."""
+    origins = pd.DatetimeIndex(pd.to_datetime(features["origin_week"]).unique()).sort_values()
+    return origins[origins >= origins[-1] - pd.Timedelta(weeks=HISTORY_WEEKS)]
+
+
+def _served_mu(forecaster: Forecaster, frame: pd.DataFrame, components) -> pd.Series:
+    stack = getattr(forecaster, "stack", None)
+    if stack is None or stack.served_method == "model":
+        return forecaster.predict(frame).reset_index(drop=True)["mu"]
+    from training.forecaster import serve_forecast
+
+    return serve_forecast(forecaster, frame, forecaster.predict_mu(frame), components)["mu"]
+
+
+def _history(
+    features: pd.DataFrame, forecaster: Forecaster, origin: pd.Timestamp, components=None
+) -> pd.DataFrame:
     one_ahead = features.loc[features["horizon"] == 1]
     first = origin - pd.Timedelta(weeks=HISTORY_WEEKS - 1)
     target = pd.to_datetime(one_ahead["target_week"])
     past = one_ahead.loc[(target >= first) & (target <= origin)].reset_index(drop=True)
-    predicted = forecaster.predict(past).reset_index(drop=True)
+    served = _served_mu(forecaster, past, components)
     return pd.DataFrame(
         {
             "area_code": past["area_code"].astype(str),
             "week": pd.to_datetime(past["target_week"]),
             "observed": past["y"].astype("float64"),
-            "forecast": predicted["mu"].to_numpy(dtype="float64"),
+            "forecast": served.to_numpy(dtype="float64"),
         }
     ).sort_values(["area_code", "week"], ignore_index=True)
 
 
-def _previous(features: pd.DataFrame, forecaster: Forecaster, origin: pd.Timestamp) -> pd.DataFrame:
+def _previous(
+    features: pd.DataFrame, forecaster: Forecaster, origin: pd.Timestamp, components=None
+) -> pd.DataFrame:
     before = features.loc[pd.to_datetime(features["origin_week"]) == origin - pd.Timedelta(weeks=1)]
     before = before.reset_index(drop=True)
-    predicted = forecaster.predict(before).reset_index(drop=True)
+    served = _served_mu(forecaster, before, components)
     return pd.DataFrame(
         {
             "area_code": before["area_code"].astype(str),
             "horizon": before["horizon"].astype("int64"),
-            "previous_mu": predicted["mu"].to_numpy(dtype="float64"),
+            "previous_mu": served.to_numpy(dtype="float64"),
         }
     )
 
@@ -130,6 +153,7 @@ def build_briefing_files(
     out_dir: Path,
     *,
     boundaries: Path | None = None,
+    components: pd.DataFrame | None = None,
 ) -> dict[Path, bytes]:
     """Return the briefing's extra snapshot files, by path (nothing is written).
 
@@ -142,6 +166,8 @@ def build_briefing_files(
     areas : the areas frame (``area_code``, ``area_km2``).
     out_dir : the snapshot directory.
     boundaries : ``reference/boundaries.geojson``; None or a missing file: no polygons.
+    components : the baseline components at :func:`briefing_origins` (with
+        ``origin_week``), needed when the forecaster's stack serves them.
     """
     if "y" not in features.columns:
         raise SchemaError("features", MSG_NO_TARGET)
@@ -152,8 +178,8 @@ def build_briefing_files(
     out_dir = Path(out_dir)
     km2 = areas.loc[areas["area_code"].astype(str).isin(codes), ["area_code", "area_km2"]]
     files = {
-        out_dir / HISTORY_FILE: _parquet(_history(features, forecaster, origin)),
-        out_dir / PREVIOUS_FILE: _parquet(_previous(features, forecaster, origin)),
+        out_dir / HISTORY_FILE: _parquet(_history(features, forecaster, origin, components)),
+        out_dir / PREVIOUS_FILE: _parquet(_previous(features, forecaster, origin, components)),
         out_dir / AREAS_FILE: _parquet(
             km2.astype({"area_code": str, "area_km2": "float64"}).reset_index(drop=True)
         ),

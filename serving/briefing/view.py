@@ -66,6 +66,8 @@ class Provenance:
     approved_at: str
     data_week: str
     card_url: str = "/model_card.html"
+    #: what the expected counts are, in words (the snapshot's ``served_method``)
+    served: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,22 @@ def provenance(approval: dict[str, Any], snapshot: Snapshot) -> Provenance:
         approved_by=reviewers,
         approved_at=str(tags.get("harmcast.decided_at", "")),
         data_week=snapshot.meta.origin_week,
+        served=_served_words(snapshot.meta.served_method),
     )
+
+
+#: the snapshot's ``served_method`` in words; the model's own forecast says nothing extra
+_SERVED_WORDS = {
+    "stacked": "the model combined with the analysts' fitted baselines",
+    "poisson_glm": "a Poisson regression baseline, which did better than the model in the backtest",
+    "hawkes": "a self-exciting (Hawkes) baseline, which did better than the model in the backtest",
+    "prospective_hotspot": "prospective hotspot mapping, which did better than the model in the "
+    "backtest",
+}
+
+
+def _served_words(method: str) -> str:
+    return _SERVED_WORDS.get(method, "")
 
 
 def _read(directory: Path, name: str) -> pd.DataFrame | None:

@@ -18,6 +18,7 @@ from training.config import (
 from training.features import build_features
 from training.link.linker import link_sources
 from training.panel import build_panel
+from training.stacking import COMPONENTS, STACKED
 
 PARAMS = Params(
     features=FeatureParams(min_history_weeks=8),
@@ -49,7 +50,7 @@ def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path
     features, panel, areas, adjacency, oracle = city
     result = run_backtest(features, panel, areas, adjacency, oracle, PARAMS)
     predictions = result.predictions
-    expected = {"model", "ablation_police_only", "ablation_no_spatial", *METHODS}
+    expected = {"model", "ablation_police_only", "ablation_no_spatial", STACKED, *METHODS}
     assert set(predictions["method"]) == expected
     ablation_horizons = set(PARAMS.backtest.ablation_horizons or PARAMS.features.horizons)
     for method, rows in predictions.groupby("method"):
@@ -67,6 +68,22 @@ def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path
     assert set(result.margins["comparator"]) >= {"ablation_police_only"}
     assert np.isfinite(result.margins["difference"]).all()
     assert "h1.oracle_capture.poisson_deviance" in result.summary["headline"]
+    # the stacker: weights learned up to each cutoff; warm-up weeks never scored
+    targets = set(predictions["target_week"])
+    assert len(targets) == PARAMS.backtest.weeks
+    warm = result.stacked.forecasts.loc[~result.stacked.forecasts["target_week"].isin(targets)]
+    assert warm["target_week"].nunique() == PARAMS.backtest.stack_warmup_weeks
+    assert set(warm["method"]) == set(COMPONENTS)
+    assert warm["target_week"].max() <= result.folds[0].cutoff
+    assert (
+        result.table.loc[result.table["method"] == STACKED, "weeks"].max() == PARAMS.backtest.weeks
+    )
+    records = result.summary["stacking"]["weights"]
+    assert {r["k"] for r in records} == {f.k for f in result.folds}
+    assert all(r["learned_from"][1] <= r["cutoff"] and not r["fallback"] for r in records)
+    assert all(min(r["weights"].values()) >= 0 for r in records)
+    stacked_margins = result.margins.loc[result.margins["method"] == STACKED]
+    assert set(stacked_margins["comparator"]) == set(COMPONENTS)
 
     written = write_backtest(result, tmp_path)
     assert (tmp_path / "table.md").read_text().startswith("# Backtest results")

@@ -210,6 +210,8 @@ def _fit_refits(
         assert_no_sensitive(columns)
         rounds = None if method == "model" else backtest.ablation_rounds
         chosen = [r for r in refits if r.method == method]
+        if not chosen:
+            continue
         variant, locals_ = _prepare_variant(features, chosen, columns, model, rounds, folder)
         jobs += [(r, variant, local) for r, local in zip(chosen, locals_, strict=True)]
     n_jobs = max(backtest.n_jobs, 1)

@@ -9,7 +9,9 @@ known at the refit (``training.backtest.folds``); the baselines come from
 non-spatial features: the same lags, season and static layers). Scores,
 margins over the best baseline with paired week-level bootstrap intervals,
 the oracle capture share and the gain of linked sources over police data alone
-come from ``training.backtest.scoring``.
+come from ``training.backtest.scoring``. The ``stacked`` method, the model and
+the fitted baselines combined by weights learned at each refit, comes from
+``training.backtest.stacked``.
 """
 
 from __future__ import annotations
@@ -24,13 +26,23 @@ from matplotlib.figure import Figure
 
 from training.backtest.folds import Fold, fit_folds, plan_folds, scored_weeks
 from training.backtest.scoring import score_backtest, table_markdown
+from training.backtest.stacked import StackedRun, run_stacked
 from training.baselines.predict import predict_baselines
 from training.config import Params
 from training.features import feature_columns
 from training.plots import backtest_figures
 from training.predictions import PREDICTION_COLUMNS
 
-__all__ = ["BacktestResult", "run_backtest", "write_backtest", "read_fold_boosters"]
+__all__ = [
+    "BacktestResult",
+    "run_backtest",
+    "write_backtest",
+    "read_fold_boosters",
+    "STACK_FORECASTS",
+]
+
+#: the components' out-of-sample forecasts (warm-up and scored weeks) the stacker learns from
+STACK_FORECASTS = "stack_forecasts.parquet"
 
 
 @dataclass
@@ -47,6 +59,7 @@ class BacktestResult:
     folds : the refits, with the model's booster of each.
     plots : name -> matplotlib figure.
     feature_names : the model's feature columns.
+    stacked : the stacker's out-of-sample inputs and per-fold weights.
     """
 
     predictions: pd.DataFrame
@@ -56,6 +69,7 @@ class BacktestResult:
     folds: list[Fold]
     plots: dict[str, Figure] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
+    stacked: StackedRun | None = None
 
 
 def run_backtest(
@@ -84,7 +98,7 @@ def run_backtest(
     """
     targets = scored_weeks(features, params.backtest)
     folds = plan_folds(features, params.backtest)
-    total = len(folds) * 3 + 2
+    total = len(folds) * 3 + 3
     task = progress.add_task("backtest", total=total) if progress is not None else None
 
     def advance(label: str) -> None:
@@ -108,7 +122,16 @@ def run_backtest(
     advance("baselines")
     baselines = baselines[baselines["target_week"].isin(targets)]
     predictions = pd.concat([fitted[PREDICTION_COLUMNS], baselines], ignore_index=True)
+    # Stacking: the model and the fitted baselines combined by weights learned per fold.
+    stacked = run_stacked(features, panel, adjacency, predictions, folds, params)
+    predictions = pd.concat([predictions, stacked.predictions], ignore_index=True)
+    advance("stacked")
     table, margins, summary, per_week = score_backtest(predictions, areas, params.backtest)
+    summary["stacking"] = {
+        "warmup_weeks": stacked.warmup_weeks,
+        "seconds": round(stacked.seconds, 1),
+        "weights": stacked.weights,
+    }
     summary["folds"] = [
         {"k": f.k, "cutoff": str(f.cutoff.date()), "until": str(f.until.date())} for f in folds
     ]
@@ -116,7 +139,7 @@ def run_backtest(
     plots = backtest_figures(predictions, per_week, areas, params.backtest.coverages)
     advance("scored")
     return BacktestResult(
-        predictions, table, margins, summary, folds, plots, feature_columns(features)
+        predictions, table, margins, summary, folds, plots, feature_columns(features), stacked
     )
 
 
@@ -135,6 +158,9 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> list[Path]:
     }
     written[1].write_text(json.dumps(results, indent=2, default=str))
     written[2].write_text(table_markdown(result.table, result.margins, result.summary))
+    if result.stacked is not None:
+        written.append(out_dir / STACK_FORECASTS)
+        result.stacked.forecasts.to_parquet(written[-1], index=False)
     for name, figure in result.plots.items():
         path = out_dir / "plots" / f"{name}.png"
         figure.savefig(path, dpi=110, bbox_inches="tight")

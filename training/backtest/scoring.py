@@ -1,6 +1,7 @@
 """Scores of a backtest: the table, margins with bootstrap intervals, the headline summary.
 
-A margin is ``model - comparator`` on a metric's weekly values (the mean over
+A margin is ``method - comparator`` (``method`` is ``model``, or ``stacked`` over
+each of its components) on a metric's weekly values (the mean over
 the scored weeks), with a paired bootstrap over weeks
 (``training.metrics.paired_bootstrap``). Comparators: the best baseline for
 that metric and horizon (chosen on the backtest table), and the police-only
@@ -20,8 +21,16 @@ from training.metrics.scores import (
     per_week_metrics,
     score_predictions,
 )
+from training.stacking import COMPONENTS, STACKED
 
-__all__ = ["HEADLINE_METRICS", "NOT_BASELINES", "score_backtest", "table_markdown", "baselines_of"]
+__all__ = [
+    "HEADLINE_METRICS",
+    "NOT_BASELINES",
+    "score_backtest",
+    "table_markdown",
+    "baselines_of",
+    "stacked_margins",
+]
 
 #: metric -> greater is better
 HEADLINE_METRICS = {"poisson_deviance": False, "pai_area_5": True, "pai_area_10": True}
@@ -38,7 +47,7 @@ _TABLE_COLUMNS = {
 
 def baselines_of(predictions: pd.DataFrame) -> list[str]:
     """Return the baseline methods present in ``predictions``."""
-    return sorted(set(predictions["method"].unique()) - set(NOT_BASELINES))
+    return sorted(set(predictions["method"].unique()) - set(NOT_BASELINES) - {STACKED})
 
 
 def _margin(per_week, metric, better, comparator, horizon, params: BacktestParams) -> dict:
@@ -53,6 +62,7 @@ def _margin(per_week, metric, better, comparator, horizon, params: BacktestParam
         horizon=horizon,
     )
     return {
+        "method": "model",
         "metric": metric,
         "horizon": "all" if horizon is None else int(horizon),
         "comparator": comparator,
@@ -92,12 +102,14 @@ def score_backtest(
             if horizon == 1 or (horizon is None and 1 not in horizons):
                 h = 1 if horizon == 1 else None
                 headline.update(_headline(table, metric, best, h, "oracle" in methods))
-    margins = pd.DataFrame(rows)
     for row in rows:
         if row["horizon"] == 1:
             tag = "best" if row["comparator"] != "ablation_police_only" else "police_only"
             for key in ("difference", "ci_low", "ci_high"):
                 headline[f"h1.margin_{tag}.{row['metric']}.{key}"] = row[key]
+    if STACKED in methods:
+        rows += stacked_margins(per_week, horizons, params)
+    margins = pd.DataFrame(rows)
     summary = {
         "baselines": baselines,
         "horizons": horizons,
@@ -139,6 +151,7 @@ def _headline(table, metric, best, horizon, has_oracle) -> dict:
 def _acceptance(beats: dict, margins: pd.DataFrame) -> dict:
     """Check that the model beats every baseline and its CI over the best one excludes zero."""
     best = margins.loc[margins["comparator"] != "ablation_police_only"]
+    best = best.loc[best["method"] == "model"]
     out = {}
     for (metric, horizon), row in best.set_index(["metric", "horizon"]).iterrows():
         out[f"{metric}@{horizon}"] = bool(beats[f"{metric}@{horizon}"] and row["model_better"])
@@ -176,3 +189,32 @@ def _fmt(value) -> str:
     if isinstance(value, float | np.floating):
         return f"{value:.4f}"
     return str(value)
+
+
+def stacked_margins(per_week: pd.DataFrame, horizons: list[int], params: BacktestParams) -> list:
+    """Return the margins of ``stacked`` over each component, per headline metric and horizon.
+
+    ``difference`` is ``stacked - component``; ``model_better`` is true when the
+    interval shows ``stacked`` better.
+    """
+    rows = []
+    present = set(per_week["method"].unique())
+    for metric, better in HEADLINE_METRICS.items():
+        for horizon in [*horizons, None]:
+            for component in (c for c in COMPONENTS if c in present):
+                boot = paired_bootstrap(per_week, metric, STACKED, component, n_boot=params.n_boot,
+                                        seed=params.seed, greater_is_better=better,
+                                        horizon=horizon)  # fmt: skip
+                rows.append({
+                    "method": STACKED,
+                    "metric": metric,
+                    "horizon": "all" if horizon is None else int(horizon),
+                    "comparator": component,
+                    "difference": boot["estimate"],
+                    "ci_low": boot["ci_low"],
+                    "ci_high": boot["ci_high"],
+                    "p_value": boot["p_value"],
+                    "model_better": boot["a_better"],
+                    "n_weeks": boot["n_weeks"],
+                })  # fmt: skip
+    return rows
