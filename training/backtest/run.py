@@ -9,7 +9,8 @@ known at the refit (``training.backtest.folds``); the baselines come from
 non-spatial features: the same lags, season and static layers). Scores,
 margins over the best baseline with paired week-level bootstrap intervals,
 the oracle capture share and the gain of linked sources over police data alone
-come from ``training.backtest.scoring``.
+come from ``training.backtest.scoring``; what each ablated feature group adds
+(the ablation table) from ``training.backtest.ablation``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import lightgbm as lgb
 import pandas as pd
 from matplotlib.figure import Figure
 
-from training.backtest.folds import Fold, fit_folds, plan_folds, scored_weeks
+from training.backtest.ablation import ablation_markdown, ablation_table
+from training.backtest.folds import Fold, fit_folds, plan_folds, scored_weeks, variants
 from training.backtest.scoring import score_backtest, table_markdown
 from training.baselines.predict import predict_baselines
 from training.config import Params
@@ -47,6 +49,7 @@ class BacktestResult:
     folds : the refits, with the model's booster of each.
     plots : name -> matplotlib figure.
     feature_names : the model's feature columns.
+    ablations : what each ablated feature group adds (``training.backtest.ablation``).
     """
 
     predictions: pd.DataFrame
@@ -56,6 +59,7 @@ class BacktestResult:
     folds: list[Fold]
     plots: dict[str, Figure] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
+    ablations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run_backtest(
@@ -84,7 +88,7 @@ def run_backtest(
     """
     targets = scored_weeks(features, params.backtest)
     folds = plan_folds(features, params.backtest)
-    total = len(folds) * 3 + 2
+    total = len(folds) * len(variants(features, params.backtest)) + 2
     task = progress.add_task("backtest", total=total) if progress is not None else None
 
     def advance(label: str) -> None:
@@ -114,10 +118,10 @@ def run_backtest(
     ]
     summary["target_weeks"] = [str(targets[0].date()), str(targets[-1].date())]
     plots = backtest_figures(predictions, per_week, areas, params.backtest.coverages)
+    names = feature_columns(features)
+    ablations = ablation_table(per_week, names, params.backtest)
     advance("scored")
-    return BacktestResult(
-        predictions, table, margins, summary, folds, plots, feature_columns(features)
-    )
+    return BacktestResult(predictions, table, margins, summary, folds, plots, names, ablations)
 
 
 def write_backtest(result: BacktestResult, out_dir: str | Path) -> list[Path]:
@@ -132,9 +136,11 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> list[Path]:
         "table": json.loads(result.table.to_json(orient="records")),
         "margins": json.loads(result.margins.to_json(orient="records")),
         "feature_names": result.feature_names,
+        "ablations": json.loads(result.ablations.to_json(orient="records")),
     }
     written[1].write_text(json.dumps(results, indent=2, default=str))
-    written[2].write_text(table_markdown(result.table, result.margins, result.summary))
+    markdown = table_markdown(result.table, result.margins, result.summary)
+    written[2].write_text(markdown + "\n" + ablation_markdown(result.ablations))
     for name, figure in result.plots.items():
         path = out_dir / "plots" / f"{name}.png"
         figure.savefig(path, dpi=110, bbox_inches="tight")
