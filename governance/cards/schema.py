@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,6 +24,7 @@ __all__ = [
     "FeatureSection",
     "MetricRow",
     "MarginRow",
+    "AblationRow",
     "Evaluation",
     "CheckRow",
     "FairnessSection",
@@ -139,8 +140,24 @@ class MarginRow(_Section):
     model_better: bool | None
 
 
+class AblationRow(_Section):
+    """What one feature group adds: the model minus the model without it, with its interval."""
+
+    group: str
+    words: str
+    metric: str
+    horizon: str
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    group_helps: bool | None
+
+
 class Evaluation(_Section):
-    """Rolling-origin backtest against baselines (and the oracle on synthetic data)."""
+    """Rolling-origin backtest against baselines (and the oracle on synthetic data).
+
+    ``ablations`` is empty on cards of backtests that ablated no feature group.
+    """
 
     baselines: list[str]
     headline: dict[str, float | None]
@@ -148,6 +165,7 @@ class Evaluation(_Section):
     margins: list[MarginRow]
     oracle_capture: dict[str, float | None]
     plots: list[Plot]
+    ablations: list[AblationRow] = Field(default_factory=list)
 
 
 class CheckRow(_Section):

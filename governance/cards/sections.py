@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from governance.cards.schema import (
+    AblationRow,
     CheckRow,
     DataSection,
     Evaluation,
@@ -103,6 +104,23 @@ def _margin_rows(margins: list[dict[str, Any]]) -> list[MarginRow]:
     ]
 
 
+def _ablation_rows(ablations: list[dict[str, Any]]) -> list[AblationRow]:
+    return [
+        AblationRow(
+            group=str(a.get("group", "")),
+            words=str(a.get("words") or a.get("group", "")),
+            metric=str(a.get("metric", "")),
+            horizon=str(a.get("horizon", "")),
+            difference=number(a.get("difference")),
+            ci_low=number(a.get("ci_low")),
+            ci_high=number(a.get("ci_high")),
+            group_helps=a.get("group_helps") if isinstance(a.get("group_helps"), bool) else None,
+        )
+        for a in ablations
+        if isinstance(a, dict)
+    ]
+
+
 def evaluation_section(results: dict[str, Any], plots: list[Plot]) -> Evaluation:
     """Build the evaluation section from the backtest's ``results.json``."""
     summary = results.get("summary", {})
@@ -114,6 +132,7 @@ def evaluation_section(results: dict[str, Any], plots: list[Plot]) -> Evaluation
         margins=_margin_rows(results.get("margins", [])),
         oracle_capture={k: v for k, v in headline.items() if ".oracle_capture." in k},
         plots=plots,
+        ablations=_ablation_rows(results.get("ablations") or []),
     )
 
 
