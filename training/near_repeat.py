@@ -52,16 +52,24 @@ NEAR_REPEAT_WORDS = {
 
 @dataclass(frozen=True)
 class DailyEvents:
-    """Violent day-grain records per area and day, and the days their sources cover.
+    """Violent day-grain records per area and day, and the coverage of their sources.
 
     Attributes
     ----------
     counts : ``area_code, date, n`` (days with at least one record).
-    covered : every day all day-grain violent sources cover.
+    coverage : source -> its coverage entry (``training.coverage``), for every
+        source of day-grain violent records; a week is covered when all cover it.
     """
 
     counts: pd.DataFrame
-    covered: pd.DatetimeIndex
+    coverage: dict[str, dict]
+
+    def covered(self, weeks: pd.DatetimeIndex) -> np.ndarray:
+        """Return which of ``weeks`` (Mondays) every source covers (none when no source)."""
+        ok = np.full(len(weeks), bool(self.coverage))
+        for entry in self.coverage.values():
+            ok &= np.asarray(covered_weeks(entry, weeks))
+        return ok
 
 
 def daily_events(records: pd.DataFrame, coverage: dict[str, dict] | None = None) -> DailyEvents:
@@ -78,15 +86,11 @@ def daily_events(records: pd.DataFrame, coverage: dict[str, dict] | None = None)
     counts = mine.groupby(["area_code", "date"]).size().rename("n").reset_index()
     counts["area_code"] = counts["area_code"].astype(str)
     if mine.empty:
-        return DailyEvents(counts, pd.DatetimeIndex([]))
+        return DailyEvents(counts, {})
     coverage = source_coverage(records) if coverage is None else coverage
-    days = pd.date_range(mine["date"].min(), mine["date"].max(), freq="D")
-    mondays = days - pd.to_timedelta(days.dayofweek, unit="D")
-    ok = np.ones(len(days), dtype=bool)
-    for source in sorted(mine["source"].astype(str).unique()):
-        entry = coverage.get(source)
-        ok &= covered_weeks(entry, mondays) if entry is not None else False
-    return DailyEvents(counts, days[ok])
+    none = {"unit": "week", "covered": []}  # a source without coverage covers no week
+    sources = sorted(mine["source"].astype(str).unique())
+    return DailyEvents(counts, {s: coverage.get(s, none) for s in sources})
 
 
 def read_daily_events(linked_dir: Path, coverage_file: Path | None = None) -> DailyEvents | None:
@@ -116,9 +120,7 @@ def near_repeat_block(
     keep = (day >= 0) & (day < n_days) & (area >= 0)
     daily = np.zeros((n_days, len(codes)))
     np.add.at(daily, (day[keep], area[keep]), events.counts["n"].to_numpy(np.float64)[keep])
-    cov_day = ((events.covered - start) // pd.Timedelta(days=1)).to_numpy()
-    covered = np.zeros(n_days, dtype=bool)
-    covered[cov_day[(cov_day >= 0) & (cov_day < n_days)]] = True
+    covered = np.repeat(events.covered(pd.DatetimeIndex(weeks)), 7)
     sunday = origins * 7 + 6
     out: dict[str, np.ndarray] = {}
     csum = np.vstack([np.zeros((1, len(codes))), np.cumsum(daily, axis=0)])
