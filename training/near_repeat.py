@@ -32,6 +32,7 @@ from scipy import sparse
 
 from training.config import FeatureParams
 from training.coverage import covered_weeks, source_coverage
+from training.errors import SchemaError
 
 __all__ = [
     "DailyEvents",
@@ -40,9 +41,11 @@ __all__ = [
     "near_repeat_block",
     "neighbour_min",
     "NEAR_REPEAT_WORDS",
+    "MSG_MISSING_RECORD_COLUMN",
 ]
 
 _READ_COLUMNS = ["source", "area_code", "date", "grain", "is_violence"]
+MSG_MISSING_RECORD_COLUMN = "missing column of the linked records; expected {expected}"
 NEAR_REPEAT_WORDS = {
     "nr_violent": "violent records (police, A&E, ambulance) in the last {days} days "
     "to the origin week's Sunday",
@@ -98,6 +101,14 @@ def read_daily_events(linked_dir: Path, coverage_file: Path | None = None) -> Da
     path = Path(linked_dir) / "records.parquet"
     if not path.is_file():
         return None
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    for column in _READ_COLUMNS:
+        if column not in names:
+            raise SchemaError(
+                path, MSG_MISSING_RECORD_COLUMN.format(expected=_READ_COLUMNS), field=column
+            )
     records = pd.read_parquet(path, columns=_READ_COLUMNS)
     coverage = None
     if coverage_file is not None and Path(coverage_file).is_file():

@@ -2,12 +2,20 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import sparse
 
 from tests.training.test_features import make_panel
 from training.config import FeatureParams
+from training.errors import SchemaError
 from training.features import KEY_COLUMNS, build_features
-from training.near_repeat import daily_events, near_repeat_block, neighbour_min
+from training.near_repeat import (
+    MSG_MISSING_RECORD_COLUMN,
+    daily_events,
+    near_repeat_block,
+    neighbour_min,
+    read_daily_events,
+)
 
 WEEKS = pd.date_range("2024-01-01", periods=6, freq="7D")  # Mondays
 CODES = pd.Index(["A", "B"])
@@ -101,3 +109,14 @@ def test_neighbour_min_leaves_out_missing_neighbours():
     out = neighbour_min(values, spread)
     assert out[0].tolist()[:2] == [5.0, 3.0] and np.isnan(out[0, 2])
     assert out[1, 0] == 1.0 and np.isnan(out[1, 1]) and np.isnan(out[1, 2])
+
+
+def test_reading_linked_records_names_the_file_and_the_missing_field(tmp_path):
+    assert read_daily_events(tmp_path) is None  # no linked records: the group is left out
+    RECORDS.drop(columns="grain").to_parquet(tmp_path / "records.parquet")
+    with pytest.raises(SchemaError) as err:
+        read_daily_events(tmp_path)
+    assert err.value.field == "grain" and "records.parquet" in str(err.value)
+    assert MSG_MISSING_RECORD_COLUMN.split(";")[0] in str(err.value)
+    RECORDS.to_parquet(tmp_path / "records.parquet")
+    assert read_daily_events(tmp_path).counts["n"].sum() == 3
