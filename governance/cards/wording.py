@@ -88,6 +88,8 @@ SOURCE_GROUPS = {
     "council": "Council records (school exclusions, evictions)",
     "area": "Area characteristics (census, deprivation, licensed premises)",
     "calendar": "Calendar and forecast horizon",
+    "near_repeat": "Near-repeat (day-dated violent records: police, A&E, ambulance)",
+    "night_time": "Night-time economy (late premises by season and bank holiday)",
     "other": "Other",
 }
 _HORIZON = {"h1": "one week ahead"}
@@ -163,6 +165,7 @@ def feature_source(name: str) -> str:
     for prefix, group in (
         ("violence", "violence"), ("police_", "police"), ("ae_", "ae"),
         ("ambulance_", "ambulance"), ("exclusions", "council"), ("evictions", "council"),
+        ("nr_", "near_repeat"), ("nte_", "night_time"),
     ):  # fmt: skip
         if base.startswith(prefix):
             return group
