@@ -2,9 +2,10 @@
 
 Every method forecasts the same rows: each area, each of the last
 ``BacktestParams.weeks`` target weeks, each horizon (the ablations may be
-limited to ``BacktestParams.ablation_horizons``). The model and its two
-ablations are refitted every ``retrain_every`` weeks of origin on the outcomes
-known at the refit (``training.backtest.folds``); the baselines come from
+limited to ``BacktestParams.ablation_horizons``). The model and its
+ablations (police only, no neighbours, one per ablated feature group) are
+refitted every ``retrain_every`` weeks of origin on the outcomes known at
+the refit (``training.backtest.folds``); the baselines come from
 ``training.baselines.predict_baselines`` (its Poisson GLM uses the model's
 non-spatial features: the same lags, season and static layers). Scores,
 margins over the best baseline with paired week-level bootstrap intervals,
