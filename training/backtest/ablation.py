@@ -7,6 +7,10 @@ target weeks (``training.metrics.scores.paired_bootstrap``), as the police-only
 ablation's margins are computed. A negative deviance margin and a positive
 PAI margin mean the group helps; ``group_helps`` is true when the interval
 excludes zero on that side.
+
+The ablations are fitted with ``BacktestParams.ablation_rounds`` boosting
+rounds (150, as ``ModelParams.num_boost_round``); set the two apart and a
+margin mixes what the group adds with what the extra rounds add.
 """
 
 from __future__ import annotations
