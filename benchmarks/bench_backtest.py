@@ -39,8 +39,11 @@ RUNNER = r"""
 import json, sys, time
 from pathlib import Path
 import pandas as pd
-import training.backtest.run as bt
-from training.backtest.run import run_backtest
+try:  # the backtest became a package (training/backtest/run.py)
+    import training.backtest.run as bt
+except ImportError:
+    import training.backtest as bt
+run_backtest = bt.run_backtest
 from training.config import load_params
 from training.panel import read_panel_layer
 
@@ -82,7 +85,7 @@ def _run(checkout: Path, root: Path, out: Path, env: dict) -> dict:
     proc = subprocess.run(
         [str(python), "-c", RUNNER, str(root), str(out)],
         cwd=checkout,
-        env=env,
+        env={**env, "PYTHONPATH": str(checkout)},  # worker processes import this checkout too
         capture_output=True,
         text=True,
     )

@@ -133,9 +133,25 @@ def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
     return approved, forecaster
 
 
+def _daily_events(params: Params, records: pd.DataFrame | None):
+    """Return the near-repeat input: the linked layer's day-grain records and the new week's."""
+    from training.near_repeat import daily_events, read_daily_events, read_linked_records
+    from training.panel import COVERAGE_FILE
+
+    linked = params.paths.resolve("linked")
+    if records is None:
+        return read_daily_events(linked, params.paths.resolve("panel") / COVERAGE_FILE)
+    history = read_linked_records(linked)
+    frames = [f for f in (history, records) if f is not None and not f.empty]
+    if not frames:
+        return None
+    columns = ["source", "area_code", "date", "grain", "is_violence"]
+    return daily_events(pd.concat([f[columns] for f in frames], ignore_index=True))
+
+
 def build_refresh(
     params: Params, policy: Policy, panel: pd.DataFrame, areas: pd.DataFrame,
-    adjacency: pd.DataFrame,
+    adjacency: pd.DataFrame, records: pd.DataFrame | None = None,
 ) -> tuple[SnapshotRefresh, Snapshot | None, dict[Path, bytes]]:  # fmt: skip
     """Build, without writing it, the serving snapshot of the grown panel.
 
@@ -144,6 +160,8 @@ def build_refresh(
     ``data/05_models`` never does. Without such a version the snapshot is None
     and the refresh says why. The third item is the briefing's inputs
     (``serving.briefing.inputs``), by path, to be written with the snapshot.
+    ``records`` are the new week's linked records: with the linked layer's,
+    they give the near-repeat features, as ``harmcast features`` does.
     """
     from mlflow.exceptions import MlflowException
 
@@ -154,7 +172,8 @@ def build_refresh(
 
     try:
         approved, forecaster = production_forecaster(params)
-        features = build_features(panel, areas, adjacency, params.features)
+        daily = _daily_events(params, records)
+        features = build_features(panel, areas, adjacency, params.features, daily)
         # the baselines the served forecast weighs (stack.json), at the latest origin
         components = component_forecasts(forecaster.stack, features, panel, adjacency, params,
                                          origins=briefing_origins(features))  # fmt: skip
@@ -340,7 +359,9 @@ def run_weekly(
     out_dir = paths.root / MONITORING_DIR
     history = read_log(out_dir / LOG_FILE)
     entry, reasons = _judge_week(params, policy, ingest, grown, areas, history, week_dir)
-    refresh, snapshot, briefing = build_refresh(params, policy, grown, areas, adjacency)
+    refresh, snapshot, briefing = build_refresh(
+        params, policy, grown, areas, adjacency, ingest.records
+    )
     entry.update(refresh.log_fields())
     entry.update(review_required=bool(reasons), review_reasons=reasons,
                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip

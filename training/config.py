@@ -127,6 +127,31 @@ class FeatureParams(_Strict):
     )
     horizons: tuple[int, ...] = (1, 2, 3, 4)
     min_history_weeks: int = 13
+    council_lags: tuple[int, ...] = Field(
+        (3, 4, 5, 6, 7, 8),
+        description="Lags (weeks, lag 1 = the origin week) of evictions and exclusions "
+        "in the council_lead group; 3 or more.",
+    )
+    council_baseline_weeks: int = Field(
+        52, ge=1, description="Weeks before the council lags that make an area's own baseline."
+    )
+    council_ratio_prior: float = Field(
+        0.5, gt=0, description="Added to both means of the council jump ratio (a small prior)."
+    )
+    near_repeat_days: tuple[int, ...] = Field(
+        (7, 14),
+        description="Windows (days, ending the origin week's Sunday) of near-repeat counts.",
+    )
+    near_repeat_cap_days: int = Field(
+        365, ge=1, description="Days since the last violent record are capped at this."
+    )
+
+    @field_validator("council_lags")
+    @classmethod
+    def _council_lags_lead(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(lag < 3 for lag in value):
+            raise ValueError("features.council_lags: every lag must be 3 or more (lead time)")
+        return tuple(sorted(set(value)))
 
 
 class ModelParams(_Strict):
@@ -177,6 +202,13 @@ class BacktestParams(_Strict):
         ge=0,
         description="Target weeks before the first refit forecast only to train the stacker "
         "(training/backtest/stacked.py); never scored.",
+    )
+    ablation_groups: tuple[
+        Literal["council_lead", "council_neighbours", "near_repeat", "night_time_economy"], ...
+    ] = Field(
+        ("council_lead", "council_neighbours", "near_repeat", "night_time_economy"),
+        description="Feature groups each refitted without (ablation_no_<group>); "
+        "each costs one ablation fit per fold.",
     )
 
 

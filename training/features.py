@@ -21,6 +21,14 @@ Feature names (see :func:`describe_feature` for plain words):
 - ``woy_sin``, ``woy_cos``, ``holiday``: the target week's season and whether it
   holds a bank holiday in England.
 - ``horizon`` and the static covariates in :data:`STATIC_COLUMNS`.
+- ``evictions_lag3`` ... ``_lag8``, ``*_lead_change``, ``*_lead_ratio`` (and
+  their ``nb_`` means): council indicators with lead time; ``nte_*``: late
+  premises by season and bank-holiday weekend (``training.lead_features``).
+- ``nr_*`` / ``nb_nr_*``: near-repeat counts and days since, from the day-grain
+  linked records when they are given (``training.near_repeat``).
+
+Each column belongs to the groups of ``training.feature_groups``, which the
+backtest ablates one at a time.
 
 Weeks a source does not cover are missing (NaN) in the panel: lags there are
 missing, and means and neighbour means leave them out (missing when no week
@@ -39,6 +47,9 @@ from scipy.signal import lfilter
 
 from training.config import FeatureParams
 from training.errors import SchemaError, SensitiveFeature
+from training.feature_groups import columns_without
+from training.lead_features import LEAD_WORDS, council_lead_block, night_time_block
+from training.near_repeat import NEAR_REPEAT_WORDS, DailyEvents, near_repeat_block, neighbour_min
 
 __all__ = [
     "SENSITIVE_PREFIX",
@@ -126,6 +137,7 @@ def build_features(
     areas: pd.DataFrame,
     adjacency: pd.DataFrame,
     params: FeatureParams,
+    daily: DailyEvents | None = None,
 ) -> pd.DataFrame:
     """Build one row per (area_code, origin_week, horizon).
 
@@ -135,6 +147,8 @@ def build_features(
     areas : static area table; ``audit_*`` columns are ignored.
     adjacency : ``area_code, neighbour_code`` pairs.
     params : lags, windows, horizons and the history an origin week needs.
+    daily : the day-grain violent records (``training.near_repeat.daily_events``);
+        None leaves the near-repeat columns out (absent, not zero).
 
     Returns
     -------
@@ -147,7 +161,10 @@ def build_features(
     n_weeks, n_areas = len(weeks), len(codes)
     first = max(params.min_history_weeks - 1, 0)
     origins = np.arange(first, n_weeks)
-    block = _history_block(mats, codes, adjacency, params, origins)
+    spread = _neighbour_matrix(adjacency, codes)
+    block = _history_block(mats, spread, params, origins)
+    if daily is not None:
+        block.update(_near_repeat(daily, weeks, codes, origins, spread, params))
     block.update(_static_block(areas, codes, len(origins)))
     n_h = len(params.horizons)
     horizon = np.repeat(np.asarray(params.horizons), len(origins) * n_areas)
@@ -162,6 +179,7 @@ def build_features(
     }
     columns.update({name: np.tile(values, n_h) for name, values in block.items()})
     columns.update(_season(target_week))
+    columns.update(night_time_block(columns["late_premises"], target_week))
     columns["y"] = _at(mats[TARGET], target_idx).ravel()
     columns["y_ae"] = _at(mats["ae_assault"], target_idx).ravel()
     features = pd.DataFrame(columns)
@@ -170,7 +188,11 @@ def build_features(
 
 
 def feature_columns(
-    features: pd.DataFrame, *, police_only: bool = False, spatial: bool = True
+    features: pd.DataFrame,
+    *,
+    police_only: bool = False,
+    spatial: bool = True,
+    without: tuple[str, ...] = (),
 ) -> list[str]:
     """Return the model's feature columns of ``features``.
 
@@ -182,6 +204,7 @@ def feature_columns(
         horizon and static covariates. The target's own history is dropped
         because the target includes A&E assaults.
     spatial : keep the neighbour (``nb_*``) features.
+    without : feature groups (``training.feature_groups.FEATURE_GROUPS``) to drop.
     """
     columns = [c for c in features.columns if c not in KEY_COLUMNS]
     assert_no_sensitive(columns)
@@ -189,7 +212,7 @@ def feature_columns(
         columns = [c for c in columns if not c.startswith("nb_")]
     if police_only:
         columns = [c for c in columns if _is_police_or_context(c)]
-    return columns
+    return columns_without(columns, without)
 
 
 def describe_feature(name: str) -> str:
@@ -204,6 +227,9 @@ def describe_feature(name: str) -> str:
     """
     if name in _STATIC_WORDS:
         return _STATIC_WORDS[name]
+    lead = _lead_words(name)
+    if lead is not None:
+        return lead
     match = _NAME.match(name)
     if match is None or match["col"] not in _SOURCE_WORDS:
         return name
@@ -221,9 +247,28 @@ def describe_feature(name: str) -> str:
     return f"{what} {when}{where}"
 
 
+def _lead_words(name: str) -> str | None:
+    """Plain words for the lead-time and near-repeat names, or None."""
+    where = " (neighbouring areas, mean)" if name.startswith("nb_") else ""
+    base = name.removeprefix("nb_")
+    if base in LEAD_WORDS:
+        return LEAD_WORDS[base]
+    col, _, kind = base.partition("_lead_")
+    if kind and col in _SOURCE_WORDS:
+        text = LEAD_WORDS[f"lead_{kind}"].format(lags="3-8", base=52)
+        return f"{_SOURCE_WORDS[col]}: {text}{where}"
+    if base == "nr_days_since":
+        least = " (neighbouring areas, least)" if where else ""
+        return NEAR_REPEAT_WORDS["nr_days_since"] + least
+    if base.startswith("nr_violent_") and base.endswith("d"):
+        days = base.removeprefix("nr_violent_").removesuffix("d")
+        return NEAR_REPEAT_WORDS["nr_violent"].format(days=days) + where
+    return None
+
+
 def _is_police_or_context(column: str) -> bool:
     base = column.removeprefix("nb_")
-    return base.startswith("police_") or column in _STATIC_WORDS
+    return base.startswith(("police_", "nte_")) or column in _STATIC_WORDS
 
 
 def _matrices(panel: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Index, dict[str, np.ndarray]]:
@@ -250,12 +295,11 @@ def _matrices(panel: pd.DataFrame) -> tuple[pd.DatetimeIndex, pd.Index, dict[str
 
 def _history_block(
     mats: dict[str, np.ndarray],
-    codes: pd.Index,
-    adjacency: pd.DataFrame,
+    spread: sparse.csr_matrix,
     params: FeatureParams,
     origins: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Lags and rolling means at each origin, flattened origin-major."""
+    """Lags, rolling means and council lead features at each origin, flattened origin-major."""
     block: dict[str, np.ndarray] = {}
     history: dict[str, dict[str, np.ndarray]] = {}
     for column in (TARGET, *SOURCE_COLUMNS):
@@ -264,11 +308,13 @@ def _history_block(
         )
         for name, values in history[column].items():
             block[f"{column}_{name}"] = values
-    spread = _neighbour_matrix(adjacency, codes)
     for column in NEIGHBOUR_COLUMNS:
         for name, values in history[column].items():
             if name != "mean_all":
                 block[f"nb_{column}_{name}"] = _neighbour_mean(values, spread)
+    council = council_lead_block(mats, params, origins)
+    block.update(council)
+    block.update({f"nb_{name}": _neighbour_mean(v, spread) for name, v in council.items()})
     return {k: v.astype(np.float32).ravel() for k, v in block.items()}
 
 
@@ -301,6 +347,23 @@ def _history(
             n = ccount[end]
             out["mean_all"] = np.where(n > 0, csum[end] / n, np.nan)
     return out
+
+
+def _near_repeat(
+    daily: DailyEvents,
+    weeks: pd.DatetimeIndex,
+    codes: pd.Index,
+    origins: np.ndarray,
+    spread: sparse.csr_matrix,
+    params: FeatureParams,
+) -> dict[str, np.ndarray]:
+    """Near-repeat features of each area and its neighbours, flattened origin-major."""
+    own = near_repeat_block(daily, weeks, codes, origins, params)
+    block = dict(own)
+    for name, values in own.items():
+        nb = neighbour_min if name == "nr_days_since" else _neighbour_mean
+        block[f"nb_{name}"] = nb(values, spread)
+    return {k: v.astype(np.float32).ravel() for k, v in block.items()}
 
 
 def _at(mat: np.ndarray, idx: np.ndarray) -> np.ndarray:

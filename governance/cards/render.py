@@ -22,6 +22,7 @@ from governance.cards.builder import CardInputs, CardReview, build_card, card_di
 from governance.cards.schema import ModelCard
 from governance.cards.summary import plain_summary
 from governance.cards.wording import (
+    ablation_sentences,
     baseline_words,
     check_words,
     grouping_words,
@@ -108,6 +109,7 @@ def _env(*, html: bool) -> Environment:
     env.filters["baseline_words"] = baseline_words
     env.filters["grouping_words"] = grouping_words
     env.filters["feature_words"] = describe_feature
+    env.filters["ablation_sentences"] = ablation_sentences
     return env
 
 

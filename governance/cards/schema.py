@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -25,6 +25,7 @@ __all__ = [
     "MetricRow",
     "MarginRow",
     "ServedForecast",
+    "AblationRow",
     "Evaluation",
     "CheckRow",
     "FairnessSection",
@@ -153,11 +154,25 @@ class ServedForecast(_Section):
     margins: list[MarginRow]
 
 
+class AblationRow(_Section):
+    """What one feature group adds: the model minus the model without it, with its interval."""
+
+    group: str
+    words: str
+    metric: str
+    horizon: str
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    group_helps: bool | None
+
+
 class Evaluation(_Section):
     """Rolling-origin backtest against baselines (and the oracle on synthetic data).
 
     ``served`` is None for a model trained without a stacking backtest: the
     booster itself is served.
+    ``ablations`` is empty on cards of backtests that ablated no feature group.
     """
 
     baselines: list[str]
@@ -167,6 +182,7 @@ class Evaluation(_Section):
     oracle_capture: dict[str, float | None]
     plots: list[Plot]
     served: ServedForecast | None = None
+    ablations: list[AblationRow] = Field(default_factory=list)
 
 
 class CheckRow(_Section):

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from governance.cards.schema import (
+    AblationRow,
     CheckRow,
     DataSection,
     Evaluation,
@@ -106,6 +107,23 @@ def _margin_rows(margins: list[dict[str, Any]], method: str = "model") -> list[M
     ]
 
 
+def _ablation_rows(ablations: list[dict[str, Any]]) -> list[AblationRow]:
+    return [
+        AblationRow(
+            group=str(a.get("group", "")),
+            words=str(a.get("words") or a.get("group", "")),
+            metric=str(a.get("metric", "")),
+            horizon=str(a.get("horizon", "")),
+            difference=number(a.get("difference")),
+            ci_low=number(a.get("ci_low")),
+            ci_high=number(a.get("ci_high")),
+            group_helps=a.get("group_helps") if isinstance(a.get("group_helps"), bool) else None,
+        )
+        for a in ablations
+        if isinstance(a, dict)
+    ]
+
+
 def served_section(results: dict[str, Any], stack: dict[str, Any] | None) -> ServedForecast | None:
     """Say what is served and why, from ``stack.json`` and the backtest's stacked margins."""
     if stack is None:
@@ -143,6 +161,7 @@ def evaluation_section(
         oracle_capture={k: v for k, v in headline.items() if ".oracle_capture." in k},
         plots=plots,
         served=served_section(results, stack),
+        ablations=_ablation_rows(results.get("ablations") or []),
     )
 
 

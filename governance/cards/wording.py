@@ -7,6 +7,7 @@ A person reading a card or the review desk never meets a dotted key such as
 
 from __future__ import annotations
 
+from training.feature_groups import FEATURE_GROUPS, group_words
 from training.features import describe_feature
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "check_words",
     "feature_source",
     "group_features",
+    "ablation_sentences",
 ]
 
 METRIC_WORDS = {
@@ -87,6 +89,8 @@ SOURCE_GROUPS = {
     "council": "Council records (school exclusions, evictions)",
     "area": "Area characteristics (census, deprivation, licensed premises)",
     "calendar": "Calendar and forecast horizon",
+    "near_repeat": "Near-repeat (day-dated violent records: police, A&E, ambulance)",
+    "night_time": "Night-time economy (late premises by season and bank holiday)",
     "other": "Other",
 }
 _HORIZON = {"h1": "one week ahead"}
@@ -99,6 +103,9 @@ def metric_words(metric: str) -> str:
 
 def baseline_words(method: str) -> str:
     """Words for a forecasting method (a baseline, an ablation or the model)."""
+    group = method.removeprefix("ablation_no_")
+    if method not in BASELINE_WORDS and group != method and group in FEATURE_GROUPS:
+        return f"the same model without {group_words(group)}"
     return BASELINE_WORDS.get(method, method.replace("_", " "))
 
 
@@ -159,6 +166,7 @@ def feature_source(name: str) -> str:
     for prefix, group in (
         ("violence", "violence"), ("police_", "police"), ("ae_", "ae"),
         ("ambulance_", "ambulance"), ("exclusions", "council"), ("evictions", "council"),
+        ("nr_", "near_repeat"), ("nte_", "night_time"),
     ):  # fmt: skip
         if base.startswith(prefix):
             return group
@@ -175,3 +183,37 @@ def group_features(names: list[str]) -> list[tuple[str, list[str]]]:
     for name in names:
         groups[feature_source(name)].append(describe_feature(name))
     return [(SOURCE_GROUPS[k], v) for k, v in groups.items() if v]
+
+
+_ABLATION_METRICS = {
+    "poisson_deviance": "deviance",
+    "pai_area_5": "PAI 5%",
+    "pai_area_10": "PAI 10%",
+}
+
+
+def ablation_sentences(rows) -> list[str]:
+    """One line per ablated feature group: its words, then each metric's margin and interval.
+
+    ``rows`` are the card's ``AblationRow`` (one per group and metric), e.g.
+    "council indicators (evictions, exclusions) 3-8 weeks back ...: deviance
+    -0.004 [-0.007, -0.001]; PAI 5% +0.02 [-0.01, +0.05]; ..." (horizon 1).
+    """
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
+    lines = []
+    for mine in groups.values():
+        parts = []
+        for row in mine:
+            name = _ABLATION_METRICS.get(row.metric, row.metric)
+            parts.append(f"{name} {_signed(row.difference)} [{_signed(row.ci_low)}, "
+                         f"{_signed(row.ci_high)}]")  # fmt: skip
+        helps = [_ABLATION_METRICS.get(r.metric, r.metric) for r in mine if r.group_helps]
+        verdict = f"helps on {', '.join(helps)}" if helps else "no clear gain"
+        lines.append(f"{mine[0].words}: {'; '.join(parts)} (horizon {mine[0].horizon}; {verdict})")
+    return lines
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"

@@ -43,14 +43,19 @@ def _read_features(params):
 
 
 def features(root: RootOption = Path("."), params_file: ParamsOption = None) -> None:
-    """Build the forecast features from data/03_panel/ into data/04_features/."""
+    """Build the features from data/03_panel/ and data/02_linked/ into data/04_features/."""
     features_step(get_params(params_file, root))
 
 
 def features_step(params: Params) -> None:
-    """Build the forecast features from data/03_panel/ into data/04_features/."""
+    """Build the forecast features from data/03_panel/ (and data/02_linked/) into data/04_features/.
+
+    The near-repeat features come from the linked records (day-grain violent
+    records); without ``data/02_linked/records.parquet`` they are left out.
+    """
     from training.features import build_features, feature_columns
-    from training.panel import read_panel_layer
+    from training.near_repeat import read_daily_events
+    from training.panel import COVERAGE_FILE, read_panel_layer
 
     with fail_clearly():
         panel_dir = _require(params.paths.resolve("panel") / "panel.parquet", "panel").parent
@@ -66,7 +71,8 @@ def features_step(params: Params) -> None:
                 step.engine,
             )
         else:
-            frame = build_features(*read_panel_layer(panel_dir), params.features)
+            daily = read_daily_events(params.paths.resolve("linked"), panel_dir / COVERAGE_FILE)
+            frame = build_features(*read_panel_layer(panel_dir), params.features, daily)
             out.mkdir(parents=True, exist_ok=True)
             frame.to_parquet(out / "features.parquet", index=False)
             n_rows, n_columns, engine = len(frame), len(feature_columns(frame)), "pandas"

@@ -172,6 +172,20 @@ def write_png(path: Path, title: str) -> Path:
     return path
 
 
+#: The ablation table as ``training.backtest.ablation`` writes it (one group).
+ABLATIONS = [
+    {"group": "council_lead", "words": "council indicators (evictions, exclusions) 3-8 weeks "
+     "back and their jump against the area's usual level", "n_columns": 16, "metric": metric,
+     "horizon": 1, "difference": d, "ci_low": lo, "ci_high": hi, "p_value": 0.01,
+     "group_helps": helps, "n_weeks": 26}
+    for metric, d, lo, hi, helps in (
+        ("poisson_deviance", -0.004, -0.007, -0.001, True),
+        ("pai_area_5", 0.02, -0.01, 0.05, False),
+        ("pai_area_10", 0.03, 0.01, 0.06, True),
+    )
+]  # fmt: skip
+
+
 def write_reports(root: Path, run_id: str, model_uri: str, policy_sha: str) -> dict[str, Path]:
     """Write the backtest, linkage, model-meta and gate report files a card reads."""
     paths = {
@@ -241,6 +255,7 @@ def write_reports(root: Path, run_id: str, model_uri: str, policy_sha: str) -> d
         "table": table,
         "margins": margins,
         "feature_names": FEATURES,
+        "ablations": ABLATIONS,
     }
     paths["results"].write_text(json.dumps(results))
     linkage = {

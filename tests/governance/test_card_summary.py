@@ -108,3 +108,16 @@ def test_fairness_sentence_names_the_grouping_and_what_failed_in_words(published
     ) in sentences
     assert any(s.startswith("By deprivation quintile: fair on all 1") for s in sentences)
     assert not any(DOTTED_KEY.search(s) for s in sentences)
+
+
+def test_lead_time_features_are_grouped_and_named_in_words():
+    names = ["evictions_lag3", "nb_exclusions_lead_ratio", "nr_violent_14d", "nb_nr_days_since",
+             "nte_bank_holiday_weekend"]  # fmt: skip
+    groups = dict(group_features(names))
+    assert "Other" not in groups
+    assert groups["Near-repeat (day-dated violent records: police, A&E, ambulance)"] == [
+        "violent records (police, A&E, ambulance) in the last 14 days to the origin week's Sunday",
+        "days since the last violent record (police, A&E, ambulance), capped "
+        "(neighbouring areas, least)",
+    ]
+    assert len(groups["Council records (school exclusions, evictions)"]) == 2

@@ -115,6 +115,25 @@ def test_draft_card_matches_the_measured_reports(project):
     )
 
 
+def test_card_renders_what_each_feature_group_adds(project):
+    res = _publish(project)
+    card = json.loads((res.directory / "card.json").read_text())
+    results = json.loads(project["paths"]["results"].read_text())
+    got = [(a["group"], a["metric"], a["difference"], a["ci_low"], a["ci_high"])
+           for a in card["evaluation"]["ablations"]]  # fmt: skip
+    want = [(a["group"], a["metric"], a["difference"], a["ci_low"], a["ci_high"])
+            for a in results["ablations"]]  # fmt: skip
+    assert got == want and len(got) == 3
+    line = (
+        "council indicators (evictions, exclusions) 3-8 weeks back and their jump against the "
+        "area's usual level: deviance -0.0040 [-0.0070, -0.0010]; PAI 5% +0.0200 [-0.0100, "
+        "+0.0500]; PAI 10% +0.0300 [+0.0100, +0.0600] (horizon 1; helps on deviance, PAI 10%)"
+    )
+    md = (res.directory / "card.md").read_text()
+    assert "### What each feature group adds" in md and f"- {line}" in md
+    assert f"<li>{line}</li>" in (res.directory / "card.html").read_text()
+
+
 def test_html_is_self_contained(project):
     html = (_publish(project).directory / "card.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)

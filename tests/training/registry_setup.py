@@ -21,7 +21,8 @@ from training.config import Params, tracking_uri
 from training.features import build_features
 from training.forecaster import Forecaster
 from training.link.linker import LinkResult, link_sources, write_linked
-from training.panel import build_panel, write_panel
+from training.near_repeat import read_daily_events
+from training.panel import COVERAGE_FILE, build_panel, write_panel
 from training.tracking import log_final_model
 
 _TEMPLATE: list[Path] = []
@@ -50,7 +51,11 @@ def build_layers(params: Params):
     panel = build_panel(linked.records, linked.areas)
     write_panel(panel, params.paths.resolve("panel"), areas=linked.areas,
                 adjacency=linked.adjacency)  # fmt: skip
-    features = build_features(panel, linked.areas, linked.adjacency, params.features)
+    # as `harmcast features` does: the near-repeat features from the linked records
+    daily = read_daily_events(
+        params.paths.resolve("linked"), params.paths.resolve("panel") / COVERAGE_FILE
+    )
+    features = build_features(panel, linked.areas, linked.adjacency, params.features, daily)
     return linked, panel, features
 
 

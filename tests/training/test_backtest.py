@@ -15,8 +15,10 @@ from training.config import (
     Params,
     SourceParams,
 )
+from training.feature_groups import LEAD_GROUPS
 from training.features import build_features
 from training.link.linker import link_sources
+from training.near_repeat import daily_events
 from training.panel import build_panel
 from training.stacking import COMPONENTS, STACKED
 
@@ -31,7 +33,9 @@ PARAMS = Params(
 def city(synthetic_city):
     linked = link_sources(synthetic_city, SourceParams(), LinkParams())
     panel = build_panel(linked.records, linked.areas)
-    features = build_features(panel, linked.areas, linked.adjacency, PARAMS.features)
+    features = build_features(
+        panel, linked.areas, linked.adjacency, PARAMS.features, daily_events(linked.records)
+    )
     oracle = pd.read_parquet(synthetic_city / "oracle" / "expected_counts.parquet")
     return features, panel, linked.areas, linked.adjacency, oracle
 
@@ -50,7 +54,8 @@ def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path
     features, panel, areas, adjacency, oracle = city
     result = run_backtest(features, panel, areas, adjacency, oracle, PARAMS)
     predictions = result.predictions
-    expected = {"model", "ablation_police_only", "ablation_no_spatial", STACKED, *METHODS}
+    groups = [f"ablation_no_{g}" for g in LEAD_GROUPS]
+    expected = {"model", "ablation_police_only", "ablation_no_spatial", *groups, STACKED, *METHODS}
     assert set(predictions["method"]) == expected
     ablation_horizons = set(PARAMS.backtest.ablation_horizons or PARAMS.features.horizons)
     for method, rows in predictions.groupby("method"):
@@ -89,6 +94,12 @@ def test_backtest_scores_every_method_and_horizon_without_leakage(city, tmp_path
     assert (tmp_path / "table.md").read_text().startswith("# Backtest results")
     results = json.loads((tmp_path / "results.json").read_text())
     assert "acceptance" in results["summary"]
+    ablations = pd.DataFrame(results["ablations"])
+    assert ablations.groupby("group").size().to_dict() == dict.fromkeys(LEAD_GROUPS, 3)
+    assert (ablations["horizon"] == 1).all() and (ablations["n_columns"] > 0).all()
+    assert (ablations["ci_low"] <= ablations["difference"]).all()
+    assert (ablations["difference"] <= ablations["ci_high"]).all()
+    assert "## What each feature group adds" in (tmp_path / "table.md").read_text()
     assert {p.name for p in (tmp_path / "plots").glob("*.png")} == {
         "calibration_by_decile.png", "hit_rate_by_coverage.png",
         "pai_by_coverage.png", "error_by_week.png",

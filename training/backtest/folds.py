@@ -16,6 +16,13 @@ machine, a fold's subset 4 s) but moved the PAI 5% margin over the GLM from
 +0.039 to -0.012, outside its bootstrap interval, so it is not used. Each fold
 samples at most ``ModelParams.max_train_rows`` rows as ``harmcast train`` does.
 
+The variants are the model, ``ablation_police_only``, ``ablation_no_spatial``
+and one ``ablation_no_<group>`` per feature group in
+``BacktestParams.ablation_groups`` (``training.feature_groups``) that has
+columns in the features: the model refitted without that group's columns.
+Each ablation costs one fit per fold (at ``ablation_horizons`` and
+``ablation_rounds``).
+
 Fits run side by side in ``BacktestParams.n_jobs`` worker processes (joblib's
 loky pool; each variant's feature matrix is written once to a temporary
 ``.npy`` file that the workers memory-map, so no matrix is sent per fit), all the
@@ -42,6 +49,7 @@ from joblib import Parallel, delayed
 
 from training.config import BacktestParams, ModelParams
 from training.errors import SchemaError
+from training.feature_groups import LEAD_GROUPS, group_columns
 from training.features import assert_no_sensitive, feature_columns
 from training.forecaster import nb_summary
 from training.model import (
@@ -51,16 +59,42 @@ from training.model import (
     training_rows,
 )
 
-__all__ = ["Fold", "plan_folds", "scored_weeks", "fit_folds", "VARIANTS", "NO_WEEKS"]
+__all__ = [
+    "Fold", "plan_folds", "scored_weeks", "fit_folds", "VARIANTS", "NO_WEEKS", "ABLATION_PREFIX",
+    "variants", "ablated_group",
+]  # fmt: skip
 
 NO_WEEKS = "the panel has {have} weeks with observed targets; the backtest needs more than {need}"
 
-#: method name -> feature_columns options
+ABLATION_PREFIX = "ablation_no_"
+#: method name -> feature_columns options (every group that can be ablated; see :func:`variants`)
 VARIANTS = {
     "model": {},
     "ablation_police_only": {"police_only": True},
     "ablation_no_spatial": {"spatial": False},
+    **{f"{ABLATION_PREFIX}{group}": {"without": (group,)} for group in LEAD_GROUPS},
 }
+
+
+def ablated_group(method: str) -> str | None:
+    """Return the feature group a ``ablation_no_<group>`` method leaves out, else None."""
+    group = method.removeprefix(ABLATION_PREFIX)
+    return group if group != method and group in LEAD_GROUPS else None
+
+
+def variants(features: pd.DataFrame, params: BacktestParams) -> dict[str, dict]:
+    """Return the variants to fit: the model, the two fixed ablations and the ablated groups.
+
+    A group in ``params.ablation_groups`` without columns in ``features`` (the
+    near-repeat group when no linked records were given) is not fitted.
+    """
+    columns = feature_columns(features)
+    return {
+        method: options
+        for method, options in VARIANTS.items()
+        if (group := ablated_group(method)) is None
+        or (group in params.ablation_groups and group_columns(columns, group))
+    }
 
 
 @dataclass(frozen=True)
@@ -112,7 +146,11 @@ class _Refit:
 
 
 def _plan_refits(
-    features: pd.DataFrame, folds: list[Fold], targets: pd.DatetimeIndex, backtest: BacktestParams
+    features: pd.DataFrame,
+    folds: list[Fold],
+    targets: pd.DatetimeIndex,
+    backtest: BacktestParams,
+    methods: list[str],
 ) -> list[_Refit]:
     target_week = features["target_week"].to_numpy()
     origin_week = features["origin_week"].to_numpy()
@@ -127,7 +165,7 @@ def _plan_refits(
         train = np.flatnonzero(has_y & (target_week <= fold.cutoff.to_datetime64()))
         test = in_scope & (origin_week >= fold.cutoff.to_datetime64())
         test &= origin_week < fold.until.to_datetime64()
-        for method in VARIANTS:
+        for method in methods:
             rows, test_rows = train, np.flatnonzero(test)
             if method != "model" and keep is not None:
                 rows, test_rows = rows[keep[rows]], test_rows[keep[test_rows]]
@@ -246,12 +284,13 @@ def fit_folds(
     advance: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, list[Fold]]:
     """Fit the model and ablations per fold; return their predictions and the model folds."""
-    refits = _plan_refits(features, folds, targets, backtest)
+    chosen_variants = variants(features, backtest)
+    refits = _plan_refits(features, folds, targets, backtest, list(chosen_variants))
     with tempfile.TemporaryDirectory(prefix="harmcast-backtest-") as folder:
         results = _fit_refits(features, refits, model, backtest, Path(folder), advance, len(folds))
     boosters = {k: b for (k, method), (b, _) in results.items() if method == "model"}
     kept = [Fold(f.k, f.cutoff, f.until, boosters[f.k]) for f in folds]
-    order = [(f.k, method) for f in folds for method in VARIANTS]
+    order = [(f.k, method) for f in folds for method in chosen_variants]
     predictions = pd.concat([results[key][1] for key in order], ignore_index=True)
     predictions["horizon"] = predictions["horizon"].astype(int)
     return predictions, kept

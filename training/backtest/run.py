@@ -2,16 +2,18 @@
 
 Every method forecasts the same rows: each area, each of the last
 ``BacktestParams.weeks`` target weeks, each horizon (the ablations may be
-limited to ``BacktestParams.ablation_horizons``). The model and its two
-ablations are refitted every ``retrain_every`` weeks of origin on the outcomes
-known at the refit (``training.backtest.folds``); the baselines come from
+limited to ``BacktestParams.ablation_horizons``). The model and its
+ablations (police only, no neighbours, one per ablated feature group) are
+refitted every ``retrain_every`` weeks of origin on the outcomes known at
+the refit (``training.backtest.folds``); the baselines come from
 ``training.baselines.predict_baselines`` (its Poisson GLM uses the model's
 non-spatial features: the same lags, season and static layers). Scores,
 margins over the best baseline with paired week-level bootstrap intervals,
 the oracle capture share and the gain of linked sources over police data alone
-come from ``training.backtest.scoring``. The ``stacked`` method, the model and
-the fitted baselines combined by weights learned at each refit, comes from
-``training.backtest.stacked``.
+come from ``training.backtest.scoring``; what each ablated feature group adds
+(the ablation table) from ``training.backtest.ablation``. The ``stacked``
+method, the model and the fitted baselines combined by weights learned at each
+refit, comes from ``training.backtest.stacked``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import lightgbm as lgb
 import pandas as pd
 from matplotlib.figure import Figure
 
-from training.backtest.folds import Fold, fit_folds, plan_folds, scored_weeks
+from training.backtest.ablation import ablation_markdown, ablation_table
+from training.backtest.folds import Fold, fit_folds, plan_folds, scored_weeks, variants
 from training.backtest.scoring import score_backtest, table_markdown
 from training.backtest.stacked import StackedRun, run_stacked
 from training.baselines.predict import predict_baselines
@@ -60,6 +63,7 @@ class BacktestResult:
     plots : name -> matplotlib figure.
     feature_names : the model's feature columns.
     stacked : the stacker's out-of-sample inputs and per-fold weights.
+    ablations : what each ablated feature group adds (``training.backtest.ablation``).
     """
 
     predictions: pd.DataFrame
@@ -70,6 +74,7 @@ class BacktestResult:
     plots: dict[str, Figure] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
     stacked: StackedRun | None = None
+    ablations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run_backtest(
@@ -98,7 +103,7 @@ def run_backtest(
     """
     targets = scored_weeks(features, params.backtest)
     folds = plan_folds(features, params.backtest)
-    total = len(folds) * 3 + 3
+    total = len(folds) * len(variants(features, params.backtest)) + 3
     task = progress.add_task("backtest", total=total) if progress is not None else None
 
     def advance(label: str) -> None:
@@ -137,9 +142,11 @@ def run_backtest(
     ]
     summary["target_weeks"] = [str(targets[0].date()), str(targets[-1].date())]
     plots = backtest_figures(predictions, per_week, areas, params.backtest.coverages)
+    names = feature_columns(features)
+    ablations = ablation_table(per_week, names, params.backtest)
     advance("scored")
     return BacktestResult(
-        predictions, table, margins, summary, folds, plots, feature_columns(features), stacked
+        predictions, table, margins, summary, folds, plots, names, stacked, ablations
     )
 
 
@@ -155,12 +162,14 @@ def write_backtest(result: BacktestResult, out_dir: str | Path) -> list[Path]:
         "table": json.loads(result.table.to_json(orient="records")),
         "margins": json.loads(result.margins.to_json(orient="records")),
         "feature_names": result.feature_names,
+        "ablations": json.loads(result.ablations.to_json(orient="records")),
     }
     written[1].write_text(json.dumps(results, indent=2, default=str))
-    written[2].write_text(table_markdown(result.table, result.margins, result.summary))
     if result.stacked is not None:
         written.append(out_dir / STACK_FORECASTS)
         result.stacked.forecasts.to_parquet(written[-1], index=False)
+    markdown = table_markdown(result.table, result.margins, result.summary)
+    written[2].write_text(markdown + "\n" + ablation_markdown(result.ablations))
     for name, figure in result.plots.items():
         path = out_dir / "plots" / f"{name}.png"
         figure.savefig(path, dpi=110, bbox_inches="tight")

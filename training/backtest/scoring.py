@@ -47,7 +47,8 @@ _TABLE_COLUMNS = {
 
 def baselines_of(predictions: pd.DataFrame) -> list[str]:
     """Return the baseline methods present in ``predictions``."""
-    return sorted(set(predictions["method"].unique()) - set(NOT_BASELINES) - {STACKED})
+    methods = set(predictions["method"].unique()) - set(NOT_BASELINES) - {STACKED}
+    return sorted(m for m in methods if not m.startswith("ablation_"))
 
 
 def _margin(per_week, metric, better, comparator, horizon, params: BacktestParams) -> dict:

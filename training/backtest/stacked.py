@@ -88,7 +88,9 @@ def warmup_forecasts(
     """
     folds = _warmup_folds(features, targets, params.backtest.retrain_every)
     refits = [
-        r for r in _plan_refits(features, folds, targets, params.backtest) if r.method == "model"
+        r
+        for r in _plan_refits(features, folds, targets, params.backtest, ["model"])
+        if r.method == "model"
     ]
     with tempfile.TemporaryDirectory(prefix="harmcast-warmup-") as folder:
         fitted = _fit_refits(
