@@ -165,7 +165,7 @@ def _report(report: dict) -> str:
         "",
         f"Each refit samples at most {s['max_train_rows']:,} training rows (seeded); "
         f"{s['threads']} LightGBM thread(s) per fit; default backtest settings otherwise "
-        f"(26 scored weeks, a refit every 4 weeks, the model and two ablations, all baselines). "
+        f"(26 scored weeks, a refit every 4 weeks, the model and its ablations, all baselines). "
         f"Peak memory cap {s['mem_cap_gb']:g} GB, time-out {s['timeout_s']:.0f} s. "
         "Seconds: the backtest alone (reading the layers excluded); peak GB: the whole process.",
         "",
