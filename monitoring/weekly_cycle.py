@@ -133,7 +133,7 @@ def production_forecaster(params: Params) -> tuple[ApprovedModel, Forecaster]:
     return approved, forecaster
 
 
-def _daily_events(params: Params, records: pd.DataFrame | None):
+def refresh_daily_events(params: Params, records: pd.DataFrame | None):
     """Return the near-repeat input: the linked layer's day-grain records and the new week's."""
     from training.near_repeat import daily_events, read_daily_events, read_linked_records
     from training.panel import COVERAGE_FILE
@@ -172,7 +172,7 @@ def build_refresh(
 
     try:
         approved, forecaster = production_forecaster(params)
-        daily = _daily_events(params, records)
+        daily = refresh_daily_events(params, records)
         features = build_features(panel, areas, adjacency, params.features, daily)
         # the baselines the served forecast weighs (stack.json), at the latest origin
         components = component_forecasts(forecaster.stack, features, panel, adjacency, params,

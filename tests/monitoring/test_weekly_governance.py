@@ -23,7 +23,13 @@ from governance.policy import load_policy
 from governance.servable import MSG_NO_QUORUM
 from harmcast.cli import app
 from monitoring.monitoring import read_log
-from monitoring.weekly_cycle import MONITORING_DIR, refresh_snapshot, run_weekly
+from monitoring.weekly import link_week
+from monitoring.weekly_cycle import (
+    MONITORING_DIR,
+    refresh_daily_events,
+    refresh_snapshot,
+    run_weekly,
+)
 from monitoring.weekly_slice import split_weeks
 from serving.approval import MSG_NO_PRODUCTION
 from serving.snapshot import META_FILE, SNAPSHOT_FILE, build_snapshot, write_snapshot
@@ -68,7 +74,15 @@ def _expected_mu(params: Params, history: dict, forecaster: Forecaster) -> pd.Se
     """The forecaster's predictions from the grown panel's latest week, by area and horizon."""
     linked = history["linked"]
     grown = read_panel(params.paths.resolve("panel"))
-    latest = _latest(build_features(grown, linked.areas, linked.adjacency, params.features))
+    records = None  # the near-repeat input: the linked layer, and the week's records once run
+    if grown["week_start"].max() > history["panel"]["week_start"].max():
+        reference = params.paths.resolve("raw") / "reference"
+        week = link_week(history["weeks"][0][1], params.sources, params.link,
+                         reference_dir=reference)  # fmt: skip
+        records = week.records
+    daily = refresh_daily_events(params, records)
+    features = build_features(grown, linked.areas, linked.adjacency, params.features, daily)
+    latest = _latest(features)
     mu = forecaster.predict(latest)["mu"].to_numpy()
     index = pd.MultiIndex.from_arrays([latest["area_code"].astype(str), latest["horizon"]])
     return pd.Series(mu, index=index).sort_index()
