@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.backtest.folds import fit_folds, plan_folds, scored_weeks
+from training.backtest.folds import fit_folds, plan_folds, scored_weeks, variants
 from training.backtest.run import read_fold_boosters, run_backtest, write_backtest
 from training.baselines.predict import METHODS
 from training.config import (
@@ -120,6 +120,7 @@ def test_refits_side_by_side_in_processes_equal_one_after_another(city):
     one, one_folds = fit_folds(features, folds, targets, PARAMS.model, alone)
     two, two_folds = fit_folds(features, folds, targets, PARAMS.model, side)
     pd.testing.assert_frame_equal(one, two)
-    assert set(one["method"]) == {"model", "ablation_police_only", "ablation_no_spatial"}
+    assert set(one["method"]) == set(variants(features, PARAMS.backtest))
+    assert {"model", "ablation_police_only", "ablation_no_spatial"} <= set(one["method"])
     for a, b in zip(one_folds, two_folds, strict=True):
         assert a.booster.dump_model()["tree_info"] == b.booster.dump_model()["tree_info"]
